@@ -1,0 +1,148 @@
+"""System checks for missing or contradictory calcache configuration (``calcache.E0xx``)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from calcache.conf import conf
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+GOOGLE_TOKEN_MAX_LENGTH = 256  # events.watch: channel tokens are at most 256 characters
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _is_loopback(value: str) -> bool:
+    return (urlsplit(value).hostname or "") in LOOPBACK_HOSTS
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+
+    if conf.webhooks_enabled:
+        if not conf.webhook_token:
+            errors.append(
+                Error(
+                    "CALCACHE_WEBHOOK_URL is set but CALCACHE_WEBHOOK_TOKEN is empty.",
+                    hint="Set CALCACHE_WEBHOOK_TOKEN to a long random string; the webhook view "
+                    "rejects notifications that do not carry it.",
+                    id="calcache.E001",
+                )
+            )
+        url = conf.webhook_url
+        if not _is_http_url(url) or (urlsplit(url).scheme != "https" and not _is_loopback(url)):
+            errors.append(
+                Error(
+                    f"CALCACHE_WEBHOOK_URL {url!r} is not an https URL.",
+                    hint="Google delivers push notifications only to https addresses "
+                    "(plain http is accepted for loopback, where the emulator runs).",
+                    id="calcache.E002",
+                )
+            )
+    if len(conf.webhook_token) > GOOGLE_TOKEN_MAX_LENGTH:
+        errors.append(
+            Error(
+                f"CALCACHE_WEBHOOK_TOKEN is {len(conf.webhook_token)} characters long; Google "
+                f"accepts at most {GOOGLE_TOKEN_MAX_LENGTH}.",
+                id="calcache.E003",
+            )
+        )
+
+    days: dict[str, int] = {}
+    for name in ("SYNC_PAST_DAYS", "SYNC_FUTURE_DAYS", "RETENTION_DAYS"):
+        try:
+            days[name] = getattr(conf, name.lower())
+        except (TypeError, ValueError):
+            errors.append(
+                Error(f"CALCACHE_{name} must be a whole number of days.", id="calcache.E004")
+            )
+    if days.get("SYNC_PAST_DAYS", 0) < 0 or days.get("RETENTION_DAYS", 0) < 0:
+        errors.append(
+            Error(
+                "CALCACHE_SYNC_PAST_DAYS and CALCACHE_RETENTION_DAYS cannot be negative.",
+                id="calcache.E004",
+            )
+        )
+    if "SYNC_FUTURE_DAYS" in days and days["SYNC_FUTURE_DAYS"] < 1:
+        errors.append(
+            Error(
+                "CALCACHE_SYNC_FUTURE_DAYS must be at least 1: the SQL copy would cover no future.",
+                id="calcache.E004",
+            )
+        )
+    if (
+        "SYNC_PAST_DAYS" in days
+        and "RETENTION_DAYS" in days
+        and days["RETENTION_DAYS"] < days["SYNC_PAST_DAYS"]
+    ):
+        errors.append(
+            Error(
+                f"CALCACHE_RETENTION_DAYS ({days['RETENTION_DAYS']}) is shorter than "
+                f"CALCACHE_SYNC_PAST_DAYS ({days['SYNC_PAST_DAYS']}).",
+                hint="Cleanup would delete events inside the synced window, and the SQL copy "
+                "would answer 'free' for time it claims to cover.",
+                id="calcache.E005",
+            )
+        )
+
+    for index, key in enumerate(conf.encryption_keys):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            errors.append(
+                Error(
+                    f"CALCACHE_ENCRYPTION_KEYS[{index}] is not a valid Fernet key.",
+                    hint="Generate one with: python -c 'from cryptography.fernet import "
+                    "Fernet; print(Fernet.generate_key().decode())'",
+                    id="calcache.E006",
+                )
+            )
+
+    if bool(conf.google_client_id) != bool(conf.google_client_secret):
+        errors.append(
+            Error(
+                "Only one of CALCACHE_GOOGLE_CLIENT_ID and CALCACHE_GOOGLE_CLIENT_SECRET is set.",
+                hint="The OAuth client needs both, or neither to disable the connect flow.",
+                id="calcache.E007",
+            )
+        )
+
+    for name in ("GOOGLE_API_URL", "GOOGLE_TOKEN_URI", "GOOGLE_AUTH_URI"):
+        value = getattr(conf, name.lower())
+        if not _is_http_url(value):
+            errors.append(
+                Error(f"CALCACHE_{name} {value!r} is not an http(s) URL.", id="calcache.E008")
+            )
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    warnings: list[CheckMessage] = []
+    if not conf.encryption_keys:
+        warnings.append(
+            Warning(
+                "OAuth tokens are encrypted with a key derived from SECRET_KEY.",
+                hint="Set CALCACHE_ENCRYPTION_KEYS so tokens survive a SECRET_KEY change and "
+                "keys can be rotated on their own.",
+                id="calcache.W001",
+            )
+        )
+    for name in ("GOOGLE_API_URL", "GOOGLE_TOKEN_URI", "GOOGLE_AUTH_URI"):
+        value = getattr(conf, name.lower())
+        if _is_http_url(value) and urlsplit(value).scheme != "https":
+            warnings.append(
+                Warning(
+                    f"CALCACHE_{name} is {value!r}, not https (the bundled emulator?).",
+                    id="calcache.W002",
+                )
+            )
+    return warnings

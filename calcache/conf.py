@@ -1,0 +1,108 @@
+"""calcache's settings: one typed, documented property per ``CALCACHE_*`` setting.
+
+Values are read from ``django.conf.settings`` on every access, so
+``override_settings`` in tests and settings changed at run time take effect.
+Use ``from calcache.conf import conf`` and ``conf.sync_past_days``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    "CALCACHE_GOOGLE_API_URL": "https://www.googleapis.com/calendar/v3/",
+    "CALCACHE_GOOGLE_TOKEN_URI": "https://oauth2.googleapis.com/token",
+    "CALCACHE_GOOGLE_AUTH_URI": "https://accounts.google.com/o/oauth2/auth",
+    "CALCACHE_GOOGLE_CLIENT_ID": "",
+    "CALCACHE_GOOGLE_CLIENT_SECRET": "",
+    "CALCACHE_WEBHOOK_TOKEN": "",
+    "CALCACHE_WEBHOOK_URL": "",
+    "CALCACHE_SYNC_PAST_DAYS": 30,
+    "CALCACHE_SYNC_FUTURE_DAYS": 180,
+    "CALCACHE_RETENTION_DAYS": 90,
+    "CALCACHE_ENCRYPTION_KEYS": [],
+}
+
+
+def _get(name: str) -> Any:
+    return getattr(settings, name, DEFAULTS[name])
+
+
+class CalcacheSettings:
+    """Typed access to the ``CALCACHE_*`` settings, with their defaults."""
+
+    @property
+    def google_api_url(self) -> str:
+        """Base URL of the Calendar API v3; the bundled emulator's URL in tests and the demo.
+
+        Always ends with ``/`` (google-api-python-client's ``api_endpoint`` needs it).
+        """
+        url = str(_get("CALCACHE_GOOGLE_API_URL"))
+        return url if url.endswith("/") else url + "/"
+
+    @property
+    def google_token_uri(self) -> str:
+        """OAuth 2.0 token endpoint, used to exchange codes and refresh access tokens."""
+        return str(_get("CALCACHE_GOOGLE_TOKEN_URI"))
+
+    @property
+    def google_auth_uri(self) -> str:
+        """OAuth 2.0 consent endpoint the connect flow sends the user to."""
+        return str(_get("CALCACHE_GOOGLE_AUTH_URI"))
+
+    @property
+    def google_client_id(self) -> str:
+        """OAuth client id of the host site's Google Cloud project."""
+        return str(_get("CALCACHE_GOOGLE_CLIENT_ID"))
+
+    @property
+    def google_client_secret(self) -> str:
+        """OAuth client secret matching ``google_client_id``."""
+        return str(_get("CALCACHE_GOOGLE_CLIENT_SECRET"))
+
+    @property
+    def webhook_token(self) -> str:
+        """Shared secret carried by every push channel (``X-Goog-Channel-Token``)."""
+        return str(_get("CALCACHE_WEBHOOK_TOKEN"))
+
+    @property
+    def webhook_url(self) -> str:
+        """Public https URL of the webhook view given to ``events.watch``; empty: no push."""
+        return str(_get("CALCACHE_WEBHOOK_URL"))
+
+    @property
+    def webhooks_enabled(self) -> bool:
+        """Push channels are opened only when a webhook URL is configured."""
+        return bool(self.webhook_url)
+
+    @property
+    def sync_past_days(self) -> int:
+        """The synced window starts this many days before now."""
+        return int(_get("CALCACHE_SYNC_PAST_DAYS"))
+
+    @property
+    def sync_future_days(self) -> int:
+        """The synced window ends this many days after now; it rolls forward daily."""
+        return int(_get("CALCACHE_SYNC_FUTURE_DAYS"))
+
+    @property
+    def retention_days(self) -> int:
+        """``cleanup_calendar_cache`` deletes events that ended longer ago than this."""
+        return int(_get("CALCACHE_RETENTION_DAYS"))
+
+    @property
+    def encryption_keys(self) -> list[str]:
+        """Fernet keys for OAuth tokens at rest, newest first (the first one encrypts).
+
+        Empty: one key derived from ``SECRET_KEY`` (plus ``SECRET_KEY_FALLBACKS``
+        for decryption only). A comma-separated string is accepted too.
+        """
+        value = _get("CALCACHE_ENCRYPTION_KEYS")
+        if isinstance(value, str):
+            value = value.split(",")
+        return [str(key).strip() for key in value if str(key).strip()]
+
+
+conf = CalcacheSettings()

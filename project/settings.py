@@ -1,0 +1,153 @@
+"""Settings of calcache's own host site (the demo and the test project).
+
+Everything that differs between machines comes from the environment through
+django-environ; see the settings table in README.md. A host site that installs
+calcache copies the ``CALCACHE_*`` part and the waffle lines below.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str(
+    "SECRET_KEY",
+    # Only for the demo and tests; `check --deploy` flags it (security.W009).
+    default="django-insecure-calcache-development-key-change-me-0123456789",
+)
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "waffle",
+    "flags",
+    "calcache",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "project.wsgi.application"
+ASGI_APPLICATION = "project.asgi.application"
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the sync write while the site reads; busy_timeout waits for the
+    # writer instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+
+LOGIN_URL = "admin:login"
+
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "calcache": {
+            "handlers": ["console"],
+            "level": env.str("CALCACHE_LOG_LEVEL", default="INFO"),
+        },
+        "flags": {"handlers": ["console"], "level": env.str("CALCACHE_LOG_LEVEL", default="INFO")},
+    },
+}
+
+# --- feature flags (django-waffle with calcache's deterministic Flag model) ---
+WAFFLE_FLAG_MODEL = "flags.Flag"
+# Missing flags are handled by flags.is_enabled (error in tests, off + warning in production).
+WAFFLE_CREATE_MISSING_FLAGS = False
+FLAGS_BUCKET_BY_TEAM = env.bool("FLAGS_BUCKET_BY_TEAM", default=False)
+
+# --- calcache (every setting is documented in calcache/conf.py and README.md) ---
+CALCACHE_GOOGLE_API_URL = env.str(
+    "CALCACHE_GOOGLE_API_URL", default="https://www.googleapis.com/calendar/v3/"
+)
+CALCACHE_GOOGLE_TOKEN_URI = env.str(
+    "CALCACHE_GOOGLE_TOKEN_URI", default="https://oauth2.googleapis.com/token"
+)
+CALCACHE_GOOGLE_AUTH_URI = env.str(
+    "CALCACHE_GOOGLE_AUTH_URI", default="https://accounts.google.com/o/oauth2/auth"
+)
+CALCACHE_GOOGLE_CLIENT_ID = env.str("CALCACHE_GOOGLE_CLIENT_ID", default="")
+CALCACHE_GOOGLE_CLIENT_SECRET = env.str("CALCACHE_GOOGLE_CLIENT_SECRET", default="")
+CALCACHE_WEBHOOK_TOKEN = env.str("CALCACHE_WEBHOOK_TOKEN", default="")
+CALCACHE_WEBHOOK_URL = env.str("CALCACHE_WEBHOOK_URL", default="")
+CALCACHE_SYNC_PAST_DAYS = env.int("CALCACHE_SYNC_PAST_DAYS", default=30)
+CALCACHE_SYNC_FUTURE_DAYS = env.int("CALCACHE_SYNC_FUTURE_DAYS", default=180)
+CALCACHE_RETENTION_DAYS = env.int("CALCACHE_RETENTION_DAYS", default=90)
+# Empty: derived from SECRET_KEY (and SECRET_KEY_FALLBACKS for decryption).
+CALCACHE_ENCRYPTION_KEYS = env.list("CALCACHE_ENCRYPTION_KEYS", default=[])

@@ -1,0 +1,8 @@
+"""URLs of calcache's own host site."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

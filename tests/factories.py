@@ -1,0 +1,121 @@
+"""factory-boy factories for every model the tests touch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from calcache import crypto
+from calcache.models import (
+    CalendarCache,
+    CalendarEvent,
+    CalendarSyncToken,
+    Credential,
+    SelectedCalendar,
+)
+from flags.models import Flag, Team
+
+
+def google_token(**overrides: Any) -> dict[str, Any]:
+    """An authorized-user token dict as google-auth writes it."""
+    token = {
+        "token": "ya29.access-token",
+        "refresh_token": "1//refresh-token",
+        "token_uri": "https://oauth2.googleapis.com/token",
+        "client_id": "client-id.apps.googleusercontent.com",
+        "client_secret": "client-secret",
+        "scopes": ["https://www.googleapis.com/auth/calendar.readonly"],
+        "expiry": "2026-11-24T12:00:00Z",
+    }
+    token.update(overrides)
+    return token
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("password")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+
+    @factory.post_generation
+    def members(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create and extracted:
+            self.members.add(*extracted)
+
+
+class FlagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Flag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"flag-{n}")
+
+
+class CredentialFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Credential
+        exclude = ("token_data",)
+
+    user = factory.SubFactory(UserFactory)
+    account_email = factory.LazyAttribute(lambda c: c.user.email)
+    token_data = factory.LazyFunction(google_token)
+    encrypted_token = factory.LazyAttribute(lambda c: crypto.encrypt_json(c.token_data))
+
+
+class SelectedCalendarFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SelectedCalendar
+
+    credential = factory.SubFactory(CredentialFactory)
+    calendar_id = factory.Sequence(lambda n: f"calendar{n}@example.com")
+    time_zone = "UTC"
+
+
+class CalendarEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CalendarEvent
+
+    credential = factory.SubFactory(CredentialFactory)
+    user = factory.LazyAttribute(lambda e: e.credential.user)
+    calendar_id = "primary"
+    google_event_id = factory.Sequence(lambda n: f"event{n:06d}")
+    etag = factory.Sequence(lambda n: f'"{n}"')
+    start_time = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0))
+    end_time = factory.LazyAttribute(lambda e: e.start_time + timedelta(minutes=30))
+    ical_uid = factory.LazyAttribute(lambda e: f"{e.google_event_id}@google.com")
+
+
+class CalendarSyncTokenFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CalendarSyncToken
+
+    credential = factory.SubFactory(CredentialFactory)
+    calendar_id = "primary"
+    sync_token = factory.Sequence(lambda n: f"sync-token-{n}")
+
+
+class CalendarCacheFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CalendarCache
+
+    credential = factory.SubFactory(CredentialFactory)
+    key = factory.Sequence(lambda n: f'{{"items":["primary"],"n":{n}}}')
+    value = factory.LazyFunction(lambda: {"kind": "calendar#freeBusy", "calendars": {}})
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=90))
