@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_SYNC_FUTURE_DAYS": 180,
     "CALCACHE_RETENTION_DAYS": 90,
     "CALCACHE_ENCRYPTION_KEYS": [],
+    "CALCACHE_GOOGLE_TIMEOUT": 30.0,
+    "CALCACHE_GOOGLE_MAX_ATTEMPTS": 5,
+    "CALCACHE_GOOGLE_RETRY_MAX_SECONDS": 60.0,
+    "CALCACHE_GOOGLE_BACKOFF_SECONDS": 0.5,
 }
 
 
@@ -103,6 +107,26 @@ class CalcacheSettings:
         if isinstance(value, str):
             value = value.split(",")
         return [str(key).strip() for key in value if str(key).strip()]
+
+    @property
+    def google_timeout(self) -> float:
+        """Seconds before one HTTP request to Google is abandoned (then retried)."""
+        return float(_get("CALCACHE_GOOGLE_TIMEOUT"))
+
+    @property
+    def google_max_attempts(self) -> int:
+        """Attempts per Google call for 5xx, 429, rate-limit 403s and dropped connections."""
+        return int(_get("CALCACHE_GOOGLE_MAX_ATTEMPTS"))
+
+    @property
+    def google_retry_max_seconds(self) -> float:
+        """Cap on the total time one Google call may spend retrying."""
+        return float(_get("CALCACHE_GOOGLE_RETRY_MAX_SECONDS"))
+
+    @property
+    def google_backoff_seconds(self) -> float:
+        """First backoff step; later ones double (with full jitter) up to 30 s each."""
+        return float(_get("CALCACHE_GOOGLE_BACKOFF_SECONDS"))
 
 
 conf = CalcacheSettings()

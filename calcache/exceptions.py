@@ -13,3 +13,52 @@ class TokenDecryptionError(CalcacheError):
 
 class InvalidTokenData(CalcacheError, ValueError):
     """An OAuth token dict handed to calcache lacks what a background sync needs."""
+
+
+class GoogleError(CalcacheError):
+    """Google refused or failed a request. Carries the HTTP status and Google's reason."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        where = f"{self.status} {self.reason}".strip() if self.status else self.reason
+        return f"{super().__str__()} ({where})" if where else super().__str__()
+
+
+class SyncTokenExpired(GoogleError):
+    """410 Gone: the sync token is void; drop it and run a full sync."""
+
+
+class RateLimited(GoogleError):
+    """429, or 403 rateLimitExceeded / userRateLimitExceeded; ``retry_after`` in seconds if sent."""
+
+
+class QuotaExceeded(GoogleError):
+    """403 quotaExceeded: the project's daily quota is spent; retrying today will not help."""
+
+
+class CredentialInvalid(GoogleError):
+    """The token was refused after a refresh, or the refresh token is revoked (invalid_grant)."""
+
+
+class CalendarNotFound(GoogleError):
+    """404: the calendar (or event) does not exist or is no longer shared with the account."""
+
+
+class GoogleUnavailable(GoogleError):
+    """5xx, a dropped connection or a timeout: transient, retried with backoff."""
+
+
+class GoogleBadRequest(GoogleError):
+    """Any other 4xx: our request was wrong; never retried."""

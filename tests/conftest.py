@@ -11,6 +11,8 @@ from django.core.cache import cache
 
 from tests.factories import UserFactory
 
+pytest_plugins = ["calcache.emulator.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
@@ -29,3 +31,4 @@ def user(db: None) -> Any:
 def _fast_password_hashing(settings: Any) -> None:
     # PBKDF2 at production strength costs ~0.3 s per user created.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+

@@ -1,0 +1,18 @@
+"""An offline Google Calendar API v3 emulator, served over real HTTP on loopback.
+
+It follows the rules in GOOGLE_CALENDAR.md (paging, sync tokens and 410s,
+recurring instances, cancelled entries, freeBusy, push channels, OAuth, errors)
+so that calcache, and the host sites that use it, can test and demo against
+the real google-api-python-client with no internet.
+
+- ``EmulatorState`` (state.py): the in-memory, thread-safe model.
+- ``make_app`` (app.py): the WSGI app (Calendar API, OAuth, ``/_emulator/`` control).
+- ``EmulatorServer`` (server.py): a threaded HTTP server on a free port.
+- ``EmulatorClient`` (client.py): a Python client for the control API.
+"""
+
+from calcache.emulator.client import EmulatorClient
+from calcache.emulator.server import EmulatorServer
+from calcache.emulator.state import EmulatorState
+
+__all__ = ["EmulatorClient", "EmulatorServer", "EmulatorState"]
