@@ -121,6 +121,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             errors.append(
                 Error(f"CALCACHE_{name} {value!r} is not an http(s) URL.", id="calcache.E008")
             )
+
+    for name, minimum in (
+        ("GOOGLE_TIMEOUT", 0.001),
+        ("GOOGLE_MAX_ATTEMPTS", 1),
+        ("GOOGLE_RETRY_MAX_SECONDS", 0),
+        ("GOOGLE_BACKOFF_SECONDS", 0),
+    ):
+        try:
+            ok = getattr(conf, name.lower()) >= minimum
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            errors.append(
+                Error(
+                    f"CALCACHE_{name} must be a number of at least {minimum}.",
+                    id="calcache.E009",
+                )
+            )
     return errors
 
 

@@ -5,15 +5,19 @@ Reads live in ``calcache.selectors``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from calcache import crypto
-from calcache.exceptions import InvalidTokenData
+from calcache.exceptions import CredentialInvalid, GoogleError, InvalidTokenData
 from calcache.models import Credential, Provider, SelectedCalendar
+
+logger = logging.getLogger("calcache.services")
 
 PRIMARY_CALENDAR_ID = "primary"
 INVALID_REASON_MAX_LENGTH = 500
@@ -43,7 +47,45 @@ def _validate_token(token: Any) -> dict[str, Any]:
     return dict(token)
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class _Discovery:
+    account_email: str
+    primary_id: str
+    time_zones: dict[str, str]
+    token: dict[str, Any]
+
+
+DISCOVERY_ATTEMPTS = 2
+
+
+def _discover_account(token: dict[str, Any]) -> _Discovery | None:
+    """Ask Google for the account's primary calendar (its id is the account's address).
+
+    A refused token raises ``CredentialInvalid``; Google being unreachable gives None
+    (the caller falls back to the ``primary`` alias, which Google accepts as a
+    calendar id).
+    """
+    from calcache.google import GoogleCalendarClient
+
+    client = GoogleCalendarClient(token, max_attempts=DISCOVERY_ATTEMPTS)
+    try:
+        calendars = client.list_calendars()
+    except CredentialInvalid:
+        raise
+    except GoogleError as exc:
+        logger.warning("Calendar discovery failed (%s); selecting the 'primary' alias", exc)
+        return None
+    primary = next((c for c in calendars if c.primary), None)
+    if primary is None:
+        return None
+    return _Discovery(
+        account_email=primary.id.lower(),
+        primary_id=primary.id,
+        time_zones={c.id: c.time_zone for c in calendars},
+        token=client.token,
+    )
+
+
 def connect_google_account(
     *,
     user: Any,
@@ -56,11 +98,16 @@ def connect_google_account(
     ``token`` is google-auth's authorized-user JSON (``token``, ``refresh_token``,
     ``token_uri``, ``client_id``, ``client_secret``, ``scopes``, ``expiry``); it is
     stored encrypted. The account is ``account_email``, else the token's
-    ``account``. Idempotent per (user, account): a second call updates the token,
-    clears an invalid mark and, when ``calendar_ids`` is given, makes exactly those
+    ``account``, else the id of the primary calendar in Google's calendarList.
+    Idempotent per (user, account): a second call updates the token, clears an
+    invalid mark and, when ``calendar_ids`` is given, makes exactly those
     calendars enabled (others are disabled, keeping their sync state). With
-    ``calendar_ids=None`` a new account gets its primary calendar and an existing
-    one keeps its selection.
+    ``calendar_ids=None`` a new account gets its primary calendar (discovered
+    through calendarList, with its time zone; the ``primary`` alias when Google
+    cannot be reached) and an existing one keeps its selection.
+
+    Raises ``InvalidTokenData`` for a token without a refresh token and
+    ``CredentialInvalid`` when Google refuses it; nothing is stored then.
     """
     token = _validate_token(token)
     email = (account_email or token.get("account") or "").strip().lower()
@@ -68,6 +115,28 @@ def connect_google_account(
     if wanted is not None and not wanted:
         raise ValueError("calendar_ids is empty: pass None for the primary calendar")
 
+    # Google is asked before anything is written: a refused token leaves no trace.
+    discovery: _Discovery | None = None
+    has_selection = SelectedCalendar.objects.filter(
+        credential__user=user, credential__provider=Provider.GOOGLE, credential__account_email=email
+    ).exists()
+    if not email or (wanted is None and not has_selection):
+        discovery = _discover_account(token)
+        if discovery is not None:
+            email = email or discovery.account_email
+            token = discovery.token
+    return _save_connection(user=user, token=token, email=email, wanted=wanted, discovery=discovery)
+
+
+@transaction.atomic
+def _save_connection(
+    *,
+    user: Any,
+    token: dict[str, Any],
+    email: str,
+    wanted: list[str] | None,
+    discovery: _Discovery | None,
+) -> Credential:
     credential = (
         Credential.objects.select_for_update()
         .filter(user=user, provider=Provider.GOOGLE, account_email=email)
@@ -82,17 +151,20 @@ def connect_google_account(
     credential.save()
 
     existing = {sc.calendar_id: sc for sc in credential.selected_calendars.all()}
+    primary_id = discovery.primary_id if discovery else PRIMARY_CALENDAR_ID
     if wanted is None:
         if existing:
             return credential
-        wanted = [PRIMARY_CALENDAR_ID]
+        wanted = [primary_id]
     for calendar_id in wanted:
         selected = existing.get(calendar_id)
         if selected is None:
+            is_primary = calendar_id in (primary_id, PRIMARY_CALENDAR_ID)
             SelectedCalendar.objects.create(
                 credential=credential,
                 calendar_id=calendar_id,
-                is_primary=calendar_id == PRIMARY_CALENDAR_ID,
+                is_primary=is_primary,
+                time_zone=discovery.time_zones.get(calendar_id, "UTC") if discovery else "UTC",
             )
         elif not selected.enabled:
             selected.enabled = True

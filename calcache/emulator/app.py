@@ -299,6 +299,10 @@ class EmulatorApp:
 
     def on_oauth_token(self, request: Request, account: None) -> Response:
         form = dict(request.form)
+        if request.authorization and request.authorization.type == "basic":
+            # RFC 6749 2.3.1: client credentials may come as HTTP Basic auth instead.
+            form.setdefault("client_id", request.authorization.username or "")
+            form.setdefault("client_secret", request.authorization.password or "")
         grant = form.get("grant_type")
         try:
             if grant == "authorization_code":

@@ -184,7 +184,9 @@ class GoogleCalendarClient:
         *,
         on_token_refresh: Callable[[dict[str, Any]], None] | None = None,
         sleep: Callable[[float], None] | None = None,
+        max_attempts: int | None = None,
     ) -> None:
+        self._max_attempts = max_attempts
         self._token = dict(token)
         self._on_token_refresh = on_token_refresh
         self._sleep = sleep
@@ -224,7 +226,7 @@ class GoogleCalendarClient:
         """Execute a request, retrying only what Google says is transient."""
         kwargs: dict[str, Any] = {
             "retry": retry_if_exception_type((RateLimited, GoogleUnavailable)),
-            "stop": stop_after_attempt(max(1, conf.google_max_attempts))
+            "stop": stop_after_attempt(max(1, self._max_attempts or conf.google_max_attempts))
             | stop_after_delay(conf.google_retry_max_seconds),
             "wait": _Wait(),
             "reraise": True,

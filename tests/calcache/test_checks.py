@@ -37,6 +37,8 @@ def test_default_settings_pass() -> None:
         ({"CALCACHE_ENCRYPTION_KEYS": ["not-a-key"]}, ["calcache.E006"]),
         ({"CALCACHE_GOOGLE_CLIENT_ID": "id"}, ["calcache.E007"]),
         ({"CALCACHE_GOOGLE_API_URL": "googleapis"}, ["calcache.E008"]),
+        ({"CALCACHE_GOOGLE_MAX_ATTEMPTS": 0}, ["calcache.E009"]),
+        ({"CALCACHE_GOOGLE_TIMEOUT": "soon"}, ["calcache.E009"]),
     ],
 )
 def test_bad_configuration_is_reported(overrides: dict[str, Any], expected: list[str]) -> None:

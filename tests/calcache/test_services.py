@@ -16,7 +16,7 @@ def selection(credential: Credential) -> dict[str, bool]:
     return dict(credential.selected_calendars.values_list("calendar_id", "enabled"))
 
 
-def test_connect_stores_encrypted_token_and_selects_primary() -> None:
+def test_connect_without_google_stores_the_token_and_selects_the_primary_alias() -> None:
     user = UserFactory()
     credential = connect_google_account(user=user, token=google_token(account="Me@Example.com"))
     credential.refresh_from_db()
