@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_SYNC_FUTURE_DAYS": 180,
     "CALCACHE_RETENTION_DAYS": 90,
     "CALCACHE_ENCRYPTION_KEYS": [],
+    "CALCACHE_STORE_SUMMARY": True,
     "CALCACHE_GOOGLE_TIMEOUT": 30.0,
     "CALCACHE_GOOGLE_MAX_ATTEMPTS": 5,
     "CALCACHE_GOOGLE_RETRY_MAX_SECONDS": 60.0,
@@ -107,6 +108,11 @@ class CalcacheSettings:
         if isinstance(value, str):
             value = value.split(",")
         return [str(key).strip() for key in value if str(key).strip()]
+
+    @property
+    def store_summary(self) -> bool:
+        """Keep event titles in SQL (off: summaries are never stored, for privacy)."""
+        return bool(_get("CALCACHE_STORE_SUMMARY"))
 
     @property
     def google_timeout(self) -> float:

@@ -248,6 +248,9 @@ class CalendarSyncToken(models.Model):
     last_full_sync_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # The sync lock's lease where PostgreSQL advisory locks are not available.
+    lock_owner = models.CharField(max_length=32, blank=True, editable=False)
+    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

@@ -31,3 +31,14 @@ def user(db: None) -> Any:
 def _fast_password_hashing(settings: Any) -> None:
     # PBKDF2 at production strength costs ~0.3 s per user created.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def write_flag_on(db: None) -> None:
+    """calendar-cache-sql-write on for everyone: the sync writes SQL rows."""
+    from flags.models import Flag
+    from flags.names import WRITE_FLAG
+
+    flag = Flag.objects.get(name=WRITE_FLAG)
+    flag.everyone = True
+    flag.save()

@@ -35,3 +35,17 @@ def test_availability_index_exists_on_this_database() -> None:
             (statistics,) = cursor.fetchone()
         assert "INCLUDE (end_time)" in definition and "WHERE" in definition
         assert statistics == 1
+
+
+@pytest.mark.django_db
+def test_swapped_waffle_tables_do_not_block_truncating_users() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite flushes with DELETE; only PostgreSQL's TRUNCATE is affected")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+            "AND conrelid IN (to_regclass('waffle_flag_users'), to_regclass('waffle_flag_groups')) "
+            "AND confrelid <> to_regclass('waffle_flag')"
+        )
+        (links,) = cursor.fetchone()
+    assert links == 0

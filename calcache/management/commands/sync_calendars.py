@@ -1,0 +1,152 @@
+"""Bring selected calendars' SQL copies up to date."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import QuerySet
+from tqdm import tqdm
+
+from calcache.models import Credential, SelectedCalendar
+from calcache.sync import SyncOutcome, SyncResult, sync_calendars
+from flags.models import Team
+
+MAX_WORKERS = 32
+
+
+def _user_by_id_or_email(value: str) -> Any:
+    User = get_user_model()
+    manager = User._default_manager
+    try:
+        if value.isdigit():
+            return manager.get(pk=int(value))
+        if "@" in value:
+            user = manager.filter(email__iexact=value).first()
+            if user is None:  # the address of a connected Google account works too
+                owners = manager.filter(calendar_credentials__account_email__iexact=value)
+                user = owners.distinct().get()
+            return user
+        return manager.get(**{User.USERNAME_FIELD: value})
+    except User.DoesNotExist:
+        raise CommandError(
+            f"Unknown user {value!r} (give a user id, a user's or a connected account's "
+            "email, or a username)."
+        ) from None
+    except User.MultipleObjectsReturned:
+        raise CommandError(f"Several users match {value!r}; give the user id.") from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Sync selected calendars into the SQL tables: incremental where a sync token exists, "
+        "full otherwise. Exit status 1 when any calendar failed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--user", help="a user id, email or username")
+        parser.add_argument("--team", help="the slug of a flags.Team: its members' calendars")
+        parser.add_argument("--credential", type=int, help="a calcache Credential id")
+        parser.add_argument("--calendar", help="a Google calendar id")
+        parser.add_argument("--full", action="store_true", help="full syncs, ignoring tokens")
+        parser.add_argument("--workers", type=int, default=1, help="calendars synced at once")
+        parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="put one background task per calendar on the queue (needs Celery)",
+        )
+        parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
+
+    def select(self, options: dict[str, Any]) -> QuerySet[SelectedCalendar]:
+        calendars = SelectedCalendar.objects.filter(enabled=True).select_related(
+            "credential", "credential__user"
+        )
+        if options["user"]:
+            calendars = calendars.filter(credential__user=_user_by_id_or_email(options["user"]))
+        if options["team"]:
+            team = Team.objects.filter(slug=options["team"]).first()
+            if team is None:
+                raise CommandError(f"Unknown team {options['team']!r} (give its slug).")
+            calendars = calendars.filter(credential__user__in=team.members.all())
+        if options["credential"] is not None:
+            if not Credential.objects.filter(pk=options["credential"]).exists():
+                raise CommandError(f"Unknown credential {options['credential']}.")
+            calendars = calendars.filter(credential_id=options["credential"])
+        if options["calendar"]:
+            calendars = calendars.filter(calendar_id=options["calendar"])
+        return calendars.order_by("pk")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        workers = options["workers"]
+        if not 1 <= workers <= MAX_WORKERS:
+            raise CommandError(f"--workers must be between 1 and {MAX_WORKERS}.")
+        if options["enqueue"]:
+            raise CommandError(
+                "--enqueue needs a Celery broker (CELERY_BROKER_URL), which this installation "
+                "does not configure; run without --enqueue to sync in this process."
+            )
+        calendars = list(self.select(options))
+        quiet = options["quiet"]
+        if not calendars:
+            if not quiet:
+                self.stdout.write("No enabled calendar matches.")
+            return
+        progress = tqdm(
+            total=len(calendars),
+            desc="Syncing calendars",
+            unit="cal",
+            file=sys.stderr,
+            disable=quiet or not sys.stderr.isatty(),
+        )
+        began = time.monotonic()
+        try:
+            results = sync_calendars(
+                calendars,
+                full=options["full"],
+                workers=workers,
+                on_result=lambda result: self.advance(progress),
+            )
+        finally:
+            progress.close()
+        elapsed = time.monotonic() - began
+        if not quiet:
+            self.write_summary(results, elapsed)
+        failed = [r for r in results if r.outcome == SyncOutcome.FAILED]
+        if failed:
+            raise CommandError(f"{len(failed)} of {len(results)} calendar(s) failed.", returncode=1)
+
+    @staticmethod
+    def advance(progress: tqdm[Any]) -> None:
+        progress.update(1)
+
+    def write_summary(self, results: list[SyncResult], elapsed: float) -> None:
+        outcomes = Counter(result.outcome for result in results)
+        rows = [
+            ("calendars", len(results)),
+            ("synced (full)", outcomes[SyncOutcome.FULL]),
+            ("synced (incremental)", outcomes[SyncOutcome.INCREMENTAL]),
+            ("events upserted", sum(r.upserted for r in results)),
+            ("events unchanged", sum(r.unchanged for r in results)),
+            ("events deleted", sum(r.deleted for r in results)),
+            ("windows rolled forward", sum(r.rolled_forward for r in results)),
+            ("skipped: locked", outcomes[SyncOutcome.LOCKED]),
+            ("skipped: write flag off", outcomes[SyncOutcome.FLAG_OFF]),
+            ("skipped: credential invalid", outcomes[SyncOutcome.CREDENTIAL_INVALID]),
+            ("failed", outcomes[SyncOutcome.FAILED]),
+        ]
+        width = max(len(label) for label, _ in rows)
+        self.stdout.write(f"Sync summary ({elapsed:.1f} s)")
+        for label, value in rows:
+            self.stdout.write(f"  {label:<{width}}  {value:>8}")
+        for result in results:
+            if result.outcome == SyncOutcome.FULL and result.full_reason not in ("", "first sync"):
+                self.stdout.write(f"  full sync of {result.calendar_id}: {result.full_reason}")
+        for result in results:
+            if result.outcome == SyncOutcome.FAILED:
+                self.stdout.write(
+                    self.style.ERROR(f"  FAILED {result.calendar_id}: {result.error}")
+                )

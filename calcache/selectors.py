@@ -1,0 +1,105 @@
+"""Reads a host site calls: the user's busy time from the SQL tables, and whether
+the SQL copy can be trusted for a window."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import Q
+
+from calcache.models import CalendarEvent, CalendarSyncToken, SelectedCalendar
+
+Interval = tuple[datetime, datetime]
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime")
+
+
+def merge_intervals(intervals: list[Interval], *, start: datetime, end: datetime) -> list[Interval]:
+    """Clip to [start, end), sort, and merge overlapping or touching intervals."""
+    merged: list[Interval] = []
+    for begin, finish in sorted(intervals):
+        begin, finish = max(begin, start), min(finish, end)
+        if begin >= finish:
+            continue
+        if merged and begin <= merged[-1][1]:
+            if finish > merged[-1][1]:
+                merged[-1] = (merged[-1][0], finish)
+        else:
+            merged.append((begin, finish))
+    return merged
+
+
+def busy_intervals(*, user: Any, start: datetime, end: datetime) -> list[Interval]:
+    """The user's busy time over all their enabled selected calendars, from SQL alone.
+
+    Aware UTC datetimes, sorted, overlapping or touching intervals merged,
+    clipped to ``[start, end)``. Cancelled, transparent and self-declined events
+    never count; all-day events were stored as midnight to midnight in their
+    calendar's time zone. One query, served by the partial covering index
+    ``calcache_event_busy_range``.
+    """
+    _require_aware(start, "start")
+    _require_aware(end, "end")
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end <= start:
+        return []
+    calendars = list(
+        SelectedCalendar.objects.filter(credential__user=user, enabled=True).values_list(
+            "credential_id", "calendar_id", "longest_event"
+        )
+    )
+    if not calendars:
+        return []
+    which = Q()
+    for credential_id, calendar_id, _ in calendars:
+        which |= Q(credential_id=credential_id, calendar_id=calendar_id)
+    longest = max(longest for _, _, longest in calendars)
+    rows = (
+        CalendarEvent.objects.busy()
+        .filter(which)
+        .overlapping(start, end, longest=longest)
+        .order_by()
+        .values_list("start_time", "end_time")
+    )
+    return merge_intervals(list(rows), start=start, end=end)
+
+
+def sync_coverage(*, user: Any, start: datetime, end: datetime) -> bool:
+    """Whether the SQL copy answers for ``[start, end)``: the user has enabled calendars,
+    every one of them (on a valid credential) has completed a sync whose window
+    contains the range, and no error is newer than its last success."""
+    _require_aware(start, "start")
+    _require_aware(end, "end")
+    calendars = list(
+        SelectedCalendar.objects.filter(credential__user=user, enabled=True).values_list(
+            "credential_id", "calendar_id", "credential__invalid"
+        )
+    )
+    if not calendars or any(invalid for _, _, invalid in calendars):
+        return False
+    tokens = {
+        (t.credential_id, t.calendar_id): t
+        for t in CalendarSyncToken.objects.filter(
+            credential_id__in={credential_id for credential_id, _, _ in calendars}
+        )
+    }
+    for credential_id, calendar_id, _ in calendars:
+        token = tokens.get((credential_id, calendar_id))
+        if (
+            token is None
+            or token.last_sync_at is None
+            or token.window_start is None
+            or token.window_end is None
+            or token.window_start > start
+            or token.window_end < end
+            or (token.last_error_at is not None and token.last_error_at >= token.last_sync_at)
+        ):
+            return False
+    return True
+
+
+__all__ = ["busy_intervals", "merge_intervals", "sync_coverage"]

@@ -1,0 +1,319 @@
+"""Full, incremental and roll-forward syncs of selected calendars.
+
+The token row says exactly what the SQL copy covers: ``window_start`` to
+``window_end``, complete as of ``last_sync_at``.
+
+- Full sync (no token, ``--full``, or after a 410): every event overlapping
+  ``[now - CALCACHE_SYNC_PAST_DAYS, now + CALCACHE_SYNC_FUTURE_DAYS]``, one
+  transaction per page; then, in one transaction, rows of that window Google no
+  longer returned are deleted and the new token is stored.
+- Incremental sync: the changes since the token, each page in one transaction;
+  the next token is stored only after the last page.
+- Roll forward: an incremental sync only reports changes, so events that exist
+  unchanged beyond ``window_end`` would never arrive; when the wanted end moved on,
+  the new slice is listed and upserted before ``window_end`` moves.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+import flags
+from calcache.conf import conf
+from calcache.exceptions import (
+    CalendarNotFound,
+    CredentialInvalid,
+    GoogleBadRequest,
+    GoogleError,
+    SyncTokenExpired,
+    TokenDecryptionError,
+)
+from calcache.google import EventPage, GoogleCalendarClient
+from calcache.models import CalendarSyncToken, Credential, SelectedCalendar
+from calcache.services import mark_credential_invalid
+from calcache.sync.locking import calendar_lock
+from calcache.sync.mapping import MappedEvent, UnusableEvent, calendar_zone, is_cancelled, map_event
+from calcache.sync.writes import PageWrite, apply_page, delete_missing
+from flags.names import WRITE_FLAG
+
+logger = logging.getLogger("calcache.sync")
+
+# The window's end is rolled forward once it lags the wanted end by this much.
+ROLL_FORWARD_STEP = timedelta(hours=1)
+ERROR_MAX_LENGTH = 2000
+
+
+class SyncOutcome(enum.StrEnum):
+    FULL = "full"
+    INCREMENTAL = "incremental"
+    LOCKED = "skipped: locked"
+    FLAG_OFF = "skipped: write flag off"
+    CREDENTIAL_INVALID = "skipped: credential invalid"
+    DISABLED = "skipped: calendar disabled"
+    FAILED = "failed"
+
+    @property
+    def synced(self) -> bool:
+        return self in (SyncOutcome.FULL, SyncOutcome.INCREMENTAL)
+
+
+@dataclass
+class SyncResult:
+    selected_calendar_id: int
+    calendar_id: str
+    outcome: SyncOutcome = SyncOutcome.FAILED
+    upserted: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    pages: int = 0
+    full_reason: str = ""
+    rolled_forward: bool = False
+    error: str = ""
+
+    def add(self, write: PageWrite) -> None:
+        self.upserted += write.upserted
+        self.unchanged += write.unchanged
+        self.deleted += write.deleted
+        self.pages += 1
+
+
+class _FullSyncNeeded(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _CalendarSync:
+    """One sync run of one selected calendar, holding its lock."""
+
+    def __init__(self, selected: SelectedCalendar, token: CalendarSyncToken, now: datetime) -> None:
+        self.selected = selected
+        self.credential: Credential = selected.credential
+        self.token = token
+        self.now = now
+        self.result = SyncResult(selected_calendar_id=selected.pk, calendar_id=selected.calendar_id)
+        self.client = GoogleCalendarClient(self.credential.token, on_token_refresh=self._save_token)
+
+    def _save_token(self, token: dict[str, Any]) -> None:
+        self.credential.token = token
+        self.credential.save(update_fields=["encrypted_token", "updated_at"])
+
+    def wanted_window(self) -> tuple[datetime, datetime]:
+        return (
+            self.now - timedelta(days=conf.sync_past_days),
+            self.now + timedelta(days=conf.sync_future_days),
+        )
+
+    def _map_page(self, page: EventPage) -> tuple[list[MappedEvent], list[str]]:
+        tz = calendar_zone(page.time_zone)
+        changed: list[MappedEvent] = []
+        gone: list[str] = []
+        for item in page.items:
+            if is_cancelled(item):
+                gone.append(item["id"])
+                continue
+            try:
+                changed.append(map_event(item, calendar_tz=tz, store_summary=conf.store_summary))
+            except (UnusableEvent, ValueError, KeyError) as exc:
+                # Without usable times it cannot be mirrored; a stale copy must not stay.
+                logger.warning(
+                    "Event %s of %s unusable (%s); removed",
+                    item.get("id"),
+                    self.selected.calendar_id,
+                    exc,
+                )
+                if item.get("id"):
+                    gone.append(item["id"])
+        return changed, gone
+
+    def _apply(self, pages: Iterable[EventPage], seen: set[str] | None = None) -> EventPage | None:
+        last: EventPage | None = None
+        for page in pages:
+            changed, gone = self._map_page(page)
+            self.result.add(apply_page(selected=self.selected, changed=changed, cancelled_ids=gone))
+            if seen is not None:
+                seen.update(event.google_event_id for event in changed)
+            last = page
+        if last is not None and last.time_zone != self.selected.time_zone:
+            self.selected.time_zone = last.time_zone
+            SelectedCalendar.objects.filter(pk=self.selected.pk).update(time_zone=last.time_zone)
+        return last
+
+    def full(self, reason: str) -> None:
+        window_start, window_end = self.wanted_window()
+        seen: set[str] = set()
+        last = self._apply(
+            self.client.iter_event_pages(
+                self.selected.calendar_id, time_min=window_start, time_max=window_end
+            ),
+            seen,
+        )
+        with transaction.atomic():
+            self.result.deleted += delete_missing(
+                selected=self.selected, seen_ids=seen, window_start=window_start
+            )
+            token = self.token
+            token.sync_token = (last.next_sync_token if last else None) or ""
+            token.window_start, token.window_end = window_start, window_end
+            token.last_full_sync_at = token.last_sync_at = self.now
+            token.last_error, token.last_error_at = "", None
+            token.save()
+        self.result.outcome = SyncOutcome.FULL
+        self.result.full_reason = reason
+
+    def incremental(self) -> None:
+        try:
+            last = self._apply(
+                self.client.iter_event_pages(
+                    self.selected.calendar_id, sync_token=self.token.sync_token
+                )
+            )
+        except SyncTokenExpired as exc:
+            raise _FullSyncNeeded("sync token expired (410)") from exc
+        except GoogleBadRequest as exc:
+            # Google answers some token problems with 400; one full sync settles it,
+            # and a second 400 (from the full sync) is reported as an error.
+            raise _FullSyncNeeded(f"sync token refused ({exc.status} {exc.reason})") from exc
+        self.roll_forward()
+        with transaction.atomic():
+            token = self.token
+            if last is not None and last.next_sync_token:
+                token.sync_token = last.next_sync_token
+            token.last_sync_at = self.now
+            token.last_error, token.last_error_at = "", None
+            token.save()
+        self.result.outcome = SyncOutcome.INCREMENTAL
+
+    def roll_forward(self) -> None:
+        assert self.token.window_end is not None
+        _, wanted_end = self.wanted_window()
+        if wanted_end - self.token.window_end < ROLL_FORWARD_STEP:
+            return
+        self._apply(
+            self.client.iter_event_pages(
+                self.selected.calendar_id, time_min=self.token.window_end, time_max=wanted_end
+            )
+        )
+        self.token.window_end = wanted_end
+        self.result.rolled_forward = True
+
+    def run(self, *, force_full: bool) -> None:
+        token = self.token
+        if force_full:
+            self.full("requested")
+        elif not token.sync_token or token.window_start is None or token.window_end is None:
+            self.full("first sync")
+        else:
+            try:
+                self.incremental()
+            except _FullSyncNeeded as needed:
+                logger.info("%s: %s; full sync", self.selected.calendar_id, needed.reason)
+                token.sync_token = ""
+                token.save(update_fields=["sync_token"])
+                self.full(needed.reason)
+
+
+def _record_error(token: CalendarSyncToken, message: str, now: datetime) -> None:
+    CalendarSyncToken.objects.filter(pk=token.pk).update(
+        last_error=message[:ERROR_MAX_LENGTH], last_error_at=now
+    )
+
+
+def sync_calendar(
+    selected: SelectedCalendar, *, full: bool = False, now: datetime | None = None
+) -> SyncResult:
+    """Bring one selected calendar's SQL copy up to date. Never raises for Google's errors:
+    the result says what happened, and the token row keeps the last error."""
+    now = now or timezone.now()
+    selected = SelectedCalendar.objects.select_related("credential", "credential__user").get(
+        pk=selected.pk
+    )
+    result = SyncResult(selected_calendar_id=selected.pk, calendar_id=selected.calendar_id)
+    credential = selected.credential
+    if not selected.enabled:
+        result.outcome = SyncOutcome.DISABLED
+        return result
+    if credential.invalid:
+        result.outcome = SyncOutcome.CREDENTIAL_INVALID
+        result.error = credential.invalid_reason
+        return result
+    if not flags.is_enabled(WRITE_FLAG, user=credential.user):
+        result.outcome = SyncOutcome.FLAG_OFF
+        return result
+    token, _ = CalendarSyncToken.objects.get_or_create(
+        credential=credential, calendar_id=selected.calendar_id
+    )
+    with calendar_lock(token) as acquired:
+        if not acquired:
+            result.outcome = SyncOutcome.LOCKED
+            return result
+        token.refresh_from_db()
+        try:
+            run = _CalendarSync(selected, token, now)
+            result = run.result
+            run.run(force_full=full)
+        except CredentialInvalid as exc:
+            mark_credential_invalid(credential=credential, reason=str(exc))
+            _fail(result, token, f"credential invalid: {exc}", now)
+        except TokenDecryptionError as exc:
+            _fail(result, token, str(exc), now)
+        except CalendarNotFound as exc:
+            SelectedCalendar.objects.filter(pk=selected.pk).update(enabled=False)
+            _fail(result, token, f"calendar not found, selection disabled: {exc}", now)
+        except GoogleError as exc:  # rate limits after retries, outages, bad requests
+            _fail(result, token, f"{type(exc).__name__}: {exc}", now)
+        except Exception as exc:  # one calendar's failure never stops the others
+            logger.exception("Sync of %s failed unexpectedly", selected.calendar_id)
+            _fail(result, token, f"{type(exc).__name__}: {exc}", now)
+    return result
+
+
+def _fail(result: SyncResult, token: CalendarSyncToken, message: str, now: datetime) -> None:
+    result.outcome = SyncOutcome.FAILED
+    result.error = message
+    logger.warning("Sync of %s failed: %s", result.calendar_id, message)
+    _record_error(token, message, now)
+
+
+def sync_calendars(
+    selected_calendars: Iterable[SelectedCalendar],
+    *,
+    full: bool = False,
+    workers: int = 1,
+    now: datetime | None = None,
+    on_result: Callable[[SyncResult], None] | None = None,
+) -> list[SyncResult]:
+    """Sync many calendars, ``workers`` at a time (threads, each with its own connection)."""
+    calendars = list(selected_calendars)
+    results: list[SyncResult] = []
+
+    def one(selected: SelectedCalendar) -> SyncResult:
+        try:
+            return sync_calendar(selected, full=full, now=now)
+        finally:
+            if workers > 1:
+                connection.close()
+
+    def done(result: SyncResult) -> None:
+        results.append(result)
+        if on_result:
+            on_result(result)
+
+    if workers <= 1:
+        for selected in calendars:
+            done(one(selected))
+        return results
+    close_old_connections()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="calcache-sync") as pool:
+        for future in as_completed([pool.submit(one, selected) for selected in calendars]):
+            done(future.result())
+    return results

@@ -1,0 +1,57 @@
+"""One sync per calendar at a time.
+
+PostgreSQL: a session-level advisory lock keyed by the sync-token row, taken
+with ``pg_try_advisory_lock`` (never waits) and released in ``finally``; a
+crashed worker's lock dies with its connection. Other databases (SQLite): a
+lease on the token row taken with a compare-and-set UPDATE, which expires so a
+crashed worker cannot block the calendar forever.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from calcache.models import CalendarSyncToken
+
+# First key of the two-int advisory lock: calcache's own namespace.
+ADVISORY_NAMESPACE = 0x6361_6C63  # "calc"
+LEASE = timedelta(minutes=15)
+
+
+@contextmanager
+def calendar_lock(token: CalendarSyncToken) -> Iterator[bool]:
+    """Yields True when this process holds the calendar; False when another one does."""
+    if connection.vendor == "postgresql":
+        key = token.pk % (2**31)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_NAMESPACE, key])
+            acquired = bool(cursor.fetchone()[0])
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_NAMESPACE, key])
+        return
+
+    owner = uuid.uuid4().hex
+    now = timezone.now()
+    acquired = bool(
+        CalendarSyncToken.objects.filter(pk=token.pk)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .update(lock_owner=owner, locked_until=now + LEASE)
+    )
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            CalendarSyncToken.objects.filter(pk=token.pk, lock_owner=owner).update(
+                lock_owner="", locked_until=None
+            )
