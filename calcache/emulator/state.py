@@ -44,6 +44,7 @@ DEFAULT_MAX_RESULTS = 250
 MAX_RESULTS_LIMIT = 2500
 FREEBUSY_MAX_DAYS = 92  # Google answers timeRangeTooLong past about three months
 FREEBUSY_MAX_CALENDARS = 50
+MAX_PAGE_CURSORS = 5000
 ACCESS_TOKEN_SECONDS = 3600
 CHANNEL_DEFAULT_SECONDS = 7 * 24 * 3600
 CHANNEL_MAX_SECONDS = 30 * 24 * 3600
@@ -492,8 +493,11 @@ class EmulatorState:
                 }
                 new.update(body)
             self._validate_event(new, calendar)
-            if self._changes_times(old, new) and "sequence" not in body:
-                new["sequence"] = int(old.get("sequence", 0)) + 1
+            old_sequence = int(old.get("sequence", 0))
+            if self._changes_times(old, new) and int(new.get("sequence", 0)) <= old_sequence:
+                # A time change is a new iCalendar version, also when the client sends
+                # back the current sequence (get, modify, update); a higher one stands.
+                new["sequence"] = old_sequence + 1
             if old.get("recurrence") and self._changes_times(old, new):
                 before = self._instance_ids(old, calendar)
                 after = self._instance_ids(new, calendar)
@@ -523,6 +527,14 @@ class EmulatorState:
             if stored.resource.get("recurrence"):
                 ids = self._instance_ids(stored.resource, calendar)
                 self._tombstone_instances(calendar, stored.resource, ids)
+                # modified instances (exceptions) go with their series
+                for other in list(self.events[calendar.id].values()):
+                    resource = other.resource
+                    if (
+                        resource.get("recurringEventId") == event_id
+                        and resource.get("status") != "cancelled"
+                    ):
+                        self._tombstone(calendar, resource)
             stored.resource["status"] = "cancelled"
             stored.deleted_at = self.now()
             stored.seq = self._next_seq()
@@ -572,6 +584,9 @@ class EmulatorState:
         """Forget cancelled entries (Google does, eventually); older tokens get 410."""
         with self.lock:
             purged = 0
+            # Tokens issued before this point (seq < floor) are void; ones issued after
+            # carry seq >= floor, so a full sync right away gives a working token.
+            floor = self._next_seq()
             for cid, events in self.events.items():
                 if calendar_id and cid != calendar_id:
                     continue
@@ -581,14 +596,15 @@ class EmulatorState:
                 for eid in dead:
                     del events[eid]
                 purged += len(dead)
-                self.token_floor[cid] = self.seq + 1
+                self.token_floor[cid] = floor
             return purged
 
     def invalidate_sync_tokens(self, *, calendar_id: str | None = None) -> None:
         with self.lock:
+            floor = self._next_seq()  # see purge_tombstones
             for cid in self.calendars:
                 if calendar_id is None or cid == calendar_id:
-                    self.token_floor[cid] = self.seq + 1
+                    self.token_floor[cid] = floor
 
     # --- events: reads ----------------------------------------------------------
     def _render(
@@ -879,6 +895,8 @@ class EmulatorState:
         if cursor.offset < len(cursor.items):
             token = _token("EjY")
             self.cursors[token] = cursor
+            while len(self.cursors) > MAX_PAGE_CURSORS:  # replayable, so kept a while
+                del self.cursors[next(iter(self.cursors))]
             response["nextPageToken"] = token
         else:
             sync = cursor.extra["sync"]
@@ -888,10 +906,12 @@ class EmulatorState:
         return response
 
     def _next_page(self, page_token: str, max_results: int, calendar: Calendar) -> Resource:
-        cursor = self.cursors.pop(page_token, None)
+        cursor = self.cursors.get(page_token)
         if cursor is None:
             raise ApiError(400, "invalid", "Invalid page token value.", location="pageToken")
-        return self._page(cursor, max_results, calendar)
+        # A page token can be replayed (a client retrying a page whose response was
+        # lost), so advance a copy and leave the stored cursor as it was.
+        return self._page(copy.copy(cursor), max_results, calendar)
 
     def get_event(
         self, calendar_id: str, event_id: str, params: dict[str, str], *, account: str | None
@@ -920,6 +940,8 @@ class EmulatorState:
                 raise ApiError(404, "notFound")
             if stored.deleted_at is not None:
                 raise ApiError(410, "deleted")
+            if params.get("pageToken"):
+                return self._next_page(params["pageToken"], self._max_results(params), calendar)
             try:
                 lo = (
                     parse_datetime(params["timeMin"], field="timeMin")
