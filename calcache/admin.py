@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from calcache.models import (
+    AvailabilityStat,
     CalendarCache,
     CalendarEvent,
     CalendarSyncToken,
@@ -156,3 +157,15 @@ class CalendarCacheAdmin(ReadOnlyAdmin):
     search_fields = ("key",)
     raw_id_fields = ("credential",)
     show_full_result_count = False
+
+
+@admin.register(AvailabilityStat)
+class AvailabilityStatAdmin(ReadOnlyAdmin):
+    list_display = ("minute", "source", "requests", "errors", "mean_ms", "max_ms")
+    list_filter = ("source",)
+    date_hierarchy = "minute"
+    ordering = ("-minute", "source")
+
+    @admin.display(description="mean ms")
+    def mean_ms(self, obj: AvailabilityStat) -> str:
+        return f"{obj.mean_ms:.2f}"

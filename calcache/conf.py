@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_RETENTION_DAYS": 90,
     "CALCACHE_ENCRYPTION_KEYS": [],
     "CALCACHE_STORE_SUMMARY": True,
+    "CALCACHE_JSON_CACHE_ENABLED": True,
     "CALCACHE_GOOGLE_TIMEOUT": 30.0,
     "CALCACHE_GOOGLE_MAX_ATTEMPTS": 5,
     "CALCACHE_GOOGLE_RETRY_MAX_SECONDS": 60.0,
@@ -108,6 +109,11 @@ class CalcacheSettings:
         if isinstance(value, str):
             value = value.split(",")
         return [str(key).strip() for key in value if str(key).strip()]
+
+    @property
+    def json_cache_enabled(self) -> bool:
+        """The legacy JSON cache is read and written (False after stage 4's retirement)."""
+        return bool(_get("CALCACHE_JSON_CACHE_ENABLED"))
 
     @property
     def store_summary(self) -> bool:

@@ -287,3 +287,26 @@ class CalendarCache(models.Model):
 
     def __str__(self) -> str:
         return f"JSON cache {self.pk} of credential {self.credential_id}"
+
+
+class AvailabilityStat(models.Model):
+    """How availability answers were served, aggregated per minute and source."""
+
+    minute = models.DateTimeField()
+    source = models.CharField(max_length=10)
+    requests = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    total_ms = models.FloatField(default=0)
+    max_ms = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["minute", "source"], name="calcache_stat_minute_source")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} at {self.minute:%Y-%m-%d %H:%M}"
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.requests if self.requests else 0.0

@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,6 +17,9 @@ from django.utils import timezone
 from calcache import crypto
 from calcache.exceptions import CredentialInvalid, GoogleError, InvalidTokenData
 from calcache.models import Credential, Provider, SelectedCalendar
+
+if TYPE_CHECKING:
+    from calcache.availability import Availability
 
 logger = logging.getLogger("calcache.services")
 
@@ -205,3 +209,13 @@ def rotate_token_encryption(*, batch_size: int = 500) -> int:
             Credential.objects.bulk_update(batch, ["encrypted_token"])
             rotated += len(batch)
             last_pk = batch[-1].pk
+
+
+def get_availability(*, user: Any, start: datetime, end: datetime) -> Availability:
+    """The user's busy time over ``[start, end)``: ``.busy`` (aware UTC intervals, sorted,
+    merged, clipped) and ``.source`` (``"sql"``, ``"json"`` or ``"live"``), chosen by the
+    rollout flags and by whether the SQL copy covers the window. See
+    ``calcache.availability``."""
+    from calcache.availability import get_availability as decide
+
+    return decide(user=user, start=start, end=end)

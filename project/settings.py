@@ -5,6 +5,8 @@ django-environ; see the settings table in README.md. A host site that installs
 calcache copies the ``CALCACHE_*`` part and the waffle lines below.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -79,6 +81,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Tests use a file too: an in-memory shared-cache database locks whole tables
+    # without waiting, so threads (sync --workers) would fail where production waits.
+    # One file per test process, so parallel runs never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str(
+            "SQLITE_TEST_DATABASE",
+            default=str(Path(tempfile.gettempdir()) / f"calcache-test-{os.getpid()}.sqlite3"),
+        )
+    }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -153,6 +164,7 @@ CALCACHE_SYNC_FUTURE_DAYS = env.int("CALCACHE_SYNC_FUTURE_DAYS", default=180)
 CALCACHE_RETENTION_DAYS = env.int("CALCACHE_RETENTION_DAYS", default=90)
 # Empty: derived from SECRET_KEY (and SECRET_KEY_FALLBACKS for decryption).
 CALCACHE_ENCRYPTION_KEYS = env.list("CALCACHE_ENCRYPTION_KEYS", default=[])
+CALCACHE_JSON_CACHE_ENABLED = env.bool("CALCACHE_JSON_CACHE_ENABLED", default=True)
 CALCACHE_STORE_SUMMARY = env.bool("CALCACHE_STORE_SUMMARY", default=True)
 CALCACHE_GOOGLE_TIMEOUT = env.float("CALCACHE_GOOGLE_TIMEOUT", default=30.0)
 CALCACHE_GOOGLE_MAX_ATTEMPTS = env.int("CALCACHE_GOOGLE_MAX_ATTEMPTS", default=5)

@@ -16,10 +16,15 @@ pytest_plugins = ["calcache.emulator.fixtures"]
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
-    # The database is rolled back after every test; the flag cache must be too.
+    # The database is rolled back after every test; the flag cache and the
+    # unflushed availability counters must be too.
+    from calcache.availability import stats
+
     cache.clear()
+    stats.reset()
     yield
     cache.clear()
+    stats.reset()
 
 
 @pytest.fixture

@@ -58,6 +58,7 @@ def flag_form(flag: Flag, **overrides: Any) -> dict[str, Any]:
         "admin:calcache_calendarevent_changelist",
         "admin:calcache_calendarsynctoken_changelist",
         "admin:calcache_calendarcache_changelist",
+        "admin:calcache_availabilitystat_changelist",
     ],
 )
 def test_changelists_render(admin_client_: Client, url_name: str) -> None:
