@@ -9,10 +9,12 @@ from django.http import HttpRequest
 
 from calcache.models import (
     AvailabilityStat,
+    CacheComparison,
     CalendarCache,
     CalendarEvent,
     CalendarSyncToken,
     Credential,
+    RolloutEvent,
     SelectedCalendar,
 )
 
@@ -169,3 +171,27 @@ class AvailabilityStatAdmin(ReadOnlyAdmin):
     @admin.display(description="mean ms")
     def mean_ms(self, obj: AvailabilityStat) -> str:
         return f"{obj.mean_ms:.2f}"
+
+
+@admin.register(CacheComparison)
+class CacheComparisonAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "user",
+        "source_a",
+        "source_b",
+        "equal",
+        "latency_a_ms",
+        "latency_b_ms",
+    )
+    list_filter = ("equal", "source_a", "source_b")
+    date_hierarchy = "created_at"
+    raw_id_fields = ("user",)
+    show_full_result_count = False
+
+
+@admin.register(RolloutEvent)
+class RolloutEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "action", "reason", "actor")
+    list_filter = ("action",)
+    date_hierarchy = "created_at"

@@ -28,7 +28,7 @@ from django.utils import timezone
 from waffle import switch_is_active
 
 import flags
-from calcache import legacy
+from calcache import legacy, shadow
 from calcache.conf import conf
 from calcache.models import AvailabilityStat
 from calcache.selectors import Interval, busy_intervals, sync_coverage
@@ -70,8 +70,7 @@ def get_availability(*, user: Any, start: datetime, end: datetime) -> Availabili
                 covered = sync_coverage(user=user, start=start, end=end)
                 busy = busy_intervals(user=user, start=start, end=end) if covered else None
             if busy is not None:
-                stats.record("sql", time.perf_counter() - began)
-                return Availability(busy=busy, source="sql")
+                return _answer(user, start, end, "sql", busy, began)
         except Exception:
             logger.exception("SQL availability read failed; falling back")
             stats.record("sql", time.perf_counter() - began, error=True)
@@ -80,8 +79,7 @@ def get_availability(*, user: Any, start: datetime, end: datetime) -> Availabili
         began = time.perf_counter()
         cached = legacy.cached_busy(user=user, start=start, end=end)
         if cached is not None:
-            stats.record("json", time.perf_counter() - began)
-            return Availability(busy=cached, source="json")
+            return _answer(user, start, end, "json", cached, began)
 
     began = time.perf_counter()
     try:
@@ -89,8 +87,18 @@ def get_availability(*, user: Any, start: datetime, end: datetime) -> Availabili
     except Exception:
         stats.record("live", time.perf_counter() - began, error=True)
         raise
-    stats.record("live", time.perf_counter() - began)
-    return Availability(busy=busy, source="live")
+    return _answer(user, start, end, "live", busy, began)
+
+
+def _answer(
+    user: Any, start: datetime, end: datetime, source: str, busy: list[Interval], began: float
+) -> Availability:
+    seconds = time.perf_counter() - began
+    stats.record(source, seconds)
+    shadow.maybe_compare(
+        user=user, start=start, end=end, source=source, busy=busy, latency_ms=seconds * 1000
+    )
+    return Availability(busy=busy, source=source)
 
 
 class _Stats:

@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_ENCRYPTION_KEYS": [],
     "CALCACHE_STORE_SUMMARY": True,
     "CALCACHE_JSON_CACHE_ENABLED": True,
+    "CALCACHE_SHADOW_SAMPLE_RATE": 0.05,
+    "CALCACHE_ROLLBACK_MIN_SAMPLES": 200,
+    "CALCACHE_ROLLBACK_MISMATCH_PERCENT": 1.0,
     "CALCACHE_GOOGLE_TIMEOUT": 30.0,
     "CALCACHE_GOOGLE_MAX_ATTEMPTS": 5,
     "CALCACHE_GOOGLE_RETRY_MAX_SECONDS": 60.0,
@@ -114,6 +117,24 @@ class CalcacheSettings:
     def json_cache_enabled(self) -> bool:
         """The legacy JSON cache is read and written (False after stage 4's retirement)."""
         return bool(_get("CALCACHE_JSON_CACHE_ENABLED"))
+
+    @property
+    def shadow_sample_rate(self) -> float:
+        """Share (0-1) of availability answers, for users with the write flag on, that are
+        also computed from the other source and compared (``CacheComparison``)."""
+        return float(_get("CALCACHE_SHADOW_SAMPLE_RATE"))
+
+    @property
+    def rollback_min_samples(self) -> int:
+        """Comparisons the automatic rollback looks at (the newest ones); it acts only
+        once this many exist."""
+        return int(_get("CALCACHE_ROLLBACK_MIN_SAMPLES"))
+
+    @property
+    def rollback_mismatch_percent(self) -> float:
+        """Mismatch rate (percent) over those comparisons above which the kill switch is
+        turned on automatically."""
+        return float(_get("CALCACHE_ROLLBACK_MISMATCH_PERCENT"))
 
     @property
     def store_summary(self) -> bool:

@@ -310,3 +310,50 @@ class AvailabilityStat(models.Model):
     @property
     def mean_ms(self) -> float:
         return self.total_ms / self.requests if self.requests else 0.0
+
+
+class CacheComparison(models.Model):
+    """One sampled shadow comparison of two sources' answers for the same window."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    source_a = models.CharField(max_length=10, help_text="The source that answered.")
+    source_b = models.CharField(max_length=10, help_text="The source it was compared with.")
+    equal = models.BooleanField()
+    only_in_a = models.JSONField(default=list, help_text="Busy intervals only A had (capped).")
+    only_in_b = models.JSONField(default=list, help_text="Busy intervals only B had (capped).")
+    latency_a_ms = models.FloatField()
+    latency_b_ms = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="calcache_comparison_user")]
+
+    def __str__(self) -> str:
+        verdict = "equal" if self.equal else "MISMATCH"
+        return f"{self.source_a} vs {self.source_b}: {verdict}"
+
+
+class RolloutEvent(models.Model):
+    """Audit trail of the rollout: flag changes, automatic rollbacks, retirement."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=50)
+    reason = models.TextField(blank=True)
+    figures = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"

@@ -59,6 +59,8 @@ def flag_form(flag: Flag, **overrides: Any) -> dict[str, Any]:
         "admin:calcache_calendarsynctoken_changelist",
         "admin:calcache_calendarcache_changelist",
         "admin:calcache_availabilitystat_changelist",
+        "admin:calcache_cachecomparison_changelist",
+        "admin:calcache_rolloutevent_changelist",
     ],
 )
 def test_changelists_render(admin_client_: Client, url_name: str) -> None:

@@ -20,6 +20,11 @@ from tests.sync.conftest import Mirror, make_mirror
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _no_sampling(settings: Any) -> None:
+    settings.CALCACHE_SHADOW_SAMPLE_RATE = 0  # test_shadow.py samples on purpose
+
+
 @pytest.fixture
 def busy_mirror(emulator: EmulatorClient, write_flag_on: None) -> Mirror:
     mirror = make_mirror(emulator)
