@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_STORE_SUMMARY": True,
     "CALCACHE_JSON_CACHE_ENABLED": True,
     "CALCACHE_SHADOW_SAMPLE_RATE": 0.05,
+    "CALCACHE_RETIRE_AFTER_DAYS": 14,
     "CALCACHE_ROLLBACK_MIN_SAMPLES": 200,
     "CALCACHE_ROLLBACK_MISMATCH_PERCENT": 1.0,
     "CALCACHE_GOOGLE_TIMEOUT": 30.0,
@@ -123,6 +124,11 @@ class CalcacheSettings:
         """Share (0-1) of availability answers, for users with the write flag on, that are
         also computed from the other source and compared (``CacheComparison``)."""
         return float(_get("CALCACHE_SHADOW_SAMPLE_RATE"))
+
+    @property
+    def retire_after_days(self) -> int:
+        """Days the read flag must stay at 100% before ``retire_json_cache`` runs."""
+        return int(_get("CALCACHE_RETIRE_AFTER_DAYS"))
 
     @property
     def rollback_min_samples(self) -> int:

@@ -88,23 +88,39 @@ def _busy_from_value(value: dict[str, Any], calendar_ids: list[str]) -> list[Int
     return intervals
 
 
+def _covering_value(
+    rows: list[CalendarCache], query: CachedQuery, start: datetime, end: datetime
+) -> dict[str, Any] | None:
+    """The exact widened key's blob, else any blob of the same calendars whose months
+    contain the window (a week's blob answers a day inside it)."""
+    for row in rows:
+        if row.key == query.key:
+            return dict(row.value)
+    for row in rows:
+        try:
+            key = json.loads(row.key)
+            time_min = datetime.fromisoformat(key["timeMin"].replace("Z", "+00:00"))
+            time_max = datetime.fromisoformat(key["timeMax"].replace("Z", "+00:00"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if key.get("items") == query.calendar_ids and time_min <= start and end <= time_max:
+            return dict(row.value)
+    return None
+
+
 def cached_busy(*, user: Any, start: datetime, end: datetime) -> list[Interval] | None:
     """The user's busy time from fresh JSON blobs, or None when any blob is missing."""
     queries = user_queries(user=user, start=start, end=end)
     if not queries:
         return None
-    now = timezone.now()
-    blobs = {
-        (row.credential_id, row.key): row.value
-        for row in CalendarCache.objects.filter(
-            credential_id__in=[q.credential.pk for q in queries],
-            key__in=[q.key for q in queries],
-            expires_at__gt=now,
-        )
-    }
+    rows_by_credential: defaultdict[int, list[CalendarCache]] = defaultdict(list)
+    for row in CalendarCache.objects.filter(
+        credential_id__in=[q.credential.pk for q in queries], expires_at__gt=timezone.now()
+    ):
+        rows_by_credential[row.credential_id].append(row)
     intervals: list[Interval] = []
     for query in queries:
-        value = blobs.get((query.credential.pk, query.key))
+        value = _covering_value(rows_by_credential[query.credential.pk], query, start, end)
         if value is None:
             return None
         intervals.extend(_busy_from_value(value, query.calendar_ids))

@@ -10,18 +10,22 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from waffle.models import Switch
 
 import flags
 from calcache import legacy
 from calcache.conf import conf
 from calcache.models import CacheComparison, RolloutEvent
-from calcache.selectors import Interval, busy_intervals, sync_coverage
+from calcache.selectors import Interval, busy_intervals, merge_intervals, sync_coverage
 from flags.names import KILL_SWITCH, WRITE_FLAG
 
 logger = logging.getLogger("calcache.shadow")
@@ -182,3 +186,79 @@ def check_rollback() -> bool:
         KILL_SWITCH,
     )
     return True
+
+
+@dataclass
+class CompareReport:
+    users: int = 0
+    windows: int = 0
+    compared: int = 0
+    mismatches: int = 0
+    uncovered: int = 0
+    no_json: int = 0
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def mismatch_percent(self) -> float:
+        return 100.0 * self.mismatches / self.compared if self.compared else 0.0
+
+    def percentile(self, source: str, p: float) -> float | None:
+        values = sorted(self.latencies.get(source, []))
+        if not values:
+            return None
+        return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def compare_caches(
+    *, users: Iterable[Any], days: int, live: bool = False, now: datetime | None = None
+) -> CompareReport:
+    """Compare SQL with the JSON cache (and with live freeBusy) over each user's next
+    ``days`` days, one window per day. Nothing is written."""
+    now = now or timezone.now()
+    report = CompareReport()
+    first = now.replace(minute=0, second=0, microsecond=0)
+    for user in users:
+        report.users += 1
+        live_range: list[Interval] | None = None
+        if live:
+            live_range, ms = _timed(
+                partial(
+                    legacy.live_busy,
+                    user=user,
+                    start=first,
+                    end=first + timedelta(days=days),
+                    store=False,
+                )
+            )
+            report.latencies["live"].append(ms)
+        for day in range(days):
+            start = first + timedelta(days=day)
+            end = start + timedelta(days=1)
+            report.windows += 1
+            if not sync_coverage(user=user, start=start, end=end):
+                report.uncovered += 1
+                continue
+            sql, ms = _timed(partial(busy_intervals, user=user, start=start, end=end))
+            report.latencies["sql"].append(ms)
+            others: list[tuple[str, list[Interval]]] = []
+            if conf.json_cache_enabled:
+                cached, ms = _timed(partial(legacy.cached_busy, user=user, start=start, end=end))
+                if cached is None:
+                    report.no_json += 1
+                else:
+                    report.latencies["json"].append(ms)
+                    others.append(("json", cached))
+            if live_range is not None:
+                others.append(("live", merge_intervals(live_range, start=start, end=end)))
+            for name, other in others:
+                report.compared += 1
+                only_sql, only_other = differences(sql or [], other)
+                if only_sql or only_other:
+                    report.mismatches += 1
+                    if len(report.examples) < 10:
+                        report.examples.append(
+                            f"user {user.pk} {start:%Y-%m-%d}: sql-only {len(only_sql)}, "
+                            f"{name}-only {len(only_other)}"
+                        )
+    return report
