@@ -26,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_STORE_SUMMARY": True,
     "CALCACHE_JSON_CACHE_ENABLED": True,
     "CALCACHE_SHADOW_SAMPLE_RATE": 0.05,
+    "CALCACHE_CHANNEL_TTL_DAYS": 7,
+    "CALCACHE_CHANNEL_RENEW_MARGIN_HOURS": 24,
+    "CALCACHE_BACKGROUND_RUNNER": "calcache.runner.ThreadPoolRunner",
+    "CALCACHE_BACKGROUND_WORKERS": 2,
+    "CALCACHE_AVAILABILITY_PERMISSION": "",
     "CALCACHE_RETIRE_AFTER_DAYS": 14,
     "CALCACHE_ROLLBACK_MIN_SAMPLES": 200,
     "CALCACHE_ROLLBACK_MISMATCH_PERCENT": 1.0,
@@ -124,6 +129,32 @@ class CalcacheSettings:
         """Share (0-1) of availability answers, for users with the write flag on, that are
         also computed from the other source and compared (``CacheComparison``)."""
         return float(_get("CALCACHE_SHADOW_SAMPLE_RATE"))
+
+    @property
+    def channel_ttl_days(self) -> int:
+        """Lifetime asked of Google for each push channel (Google may grant less)."""
+        return int(_get("CALCACHE_CHANNEL_TTL_DAYS"))
+
+    @property
+    def channel_renew_margin_hours(self) -> int:
+        """``renew_calendar_channels`` replaces channels expiring within this many hours."""
+        return int(_get("CALCACHE_CHANNEL_RENEW_MARGIN_HOURS"))
+
+    @property
+    def background_runner(self) -> str:
+        """Dotted path of the class that runs webhook-triggered syncs in the background."""
+        return str(_get("CALCACHE_BACKGROUND_RUNNER"))
+
+    @property
+    def background_workers(self) -> int:
+        """Threads of the default in-process background runner."""
+        return int(_get("CALCACHE_BACKGROUND_WORKERS"))
+
+    @property
+    def availability_permission(self) -> str:
+        """Dotted path to ``(request, target_user) -> bool`` allowing ``?user=`` on the
+        availability API; empty: users see only their own availability."""
+        return str(_get("CALCACHE_AVAILABILITY_PERMISSION"))
 
     @property
     def retire_after_days(self) -> int:

@@ -81,6 +81,11 @@ class SelectedCalendar(models.Model):
     )
     is_primary = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
+    dirty_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set by a push notification; cleared when a sync of the calendar starts.",
+    )
     longest_event = models.DurationField(
         default=timedelta(0),
         help_text=(
@@ -361,3 +366,34 @@ class RolloutEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"
+
+
+class PushChannel(models.Model):
+    """A Google push channel (``events.watch``) delivering a calendar's change notices."""
+
+    selected_calendar = models.ForeignKey(
+        SelectedCalendar, on_delete=models.CASCADE, related_name="channels"
+    )
+    channel_id = models.CharField(max_length=64, unique=True)
+    resource_id = models.CharField(max_length=255)
+    expiration = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_message_number = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["expiration"],
+                condition=Q(stopped_at__isnull=True),
+                name="calcache_channel_live_expiry",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"channel {self.channel_id} of {self.selected_calendar}"
+
+    @property
+    def live(self) -> bool:
+        return self.stopped_at is None

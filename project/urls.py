@@ -1,8 +1,10 @@
 """URLs of calcache's own host site."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("calendar-cache/", include("calcache.urls")),
 ]

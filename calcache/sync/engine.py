@@ -171,6 +171,7 @@ class _CalendarSync:
         self.result.full_reason = reason
 
     def incremental(self) -> None:
+        zone_before = self.selected.time_zone
         try:
             last = self._apply(
                 self.client.iter_event_pages(
@@ -183,6 +184,10 @@ class _CalendarSync:
             # Google answers some token problems with 400; one full sync settles it,
             # and a second 400 (from the full sync) is reported as an error.
             raise _FullSyncNeeded(f"sync token refused ({exc.status} {exc.reason})") from exc
+        if last is not None and last.time_zone != zone_before:
+            # All-day events start at the calendar's midnight: every stored one moved,
+            # and an incremental sync does not return them (they did not change).
+            raise _FullSyncNeeded(f"calendar time zone changed ({zone_before} -> {last.time_zone})")
         self.roll_forward()
         with transaction.atomic():
             token = self.token
@@ -257,6 +262,8 @@ def sync_calendar(
             result.outcome = SyncOutcome.LOCKED
             return result
         token.refresh_from_db()
+        # A notice arriving from now on marks it again: its change may postdate our listing.
+        SelectedCalendar.objects.filter(pk=selected.pk).update(dirty_since=None)
         try:
             run = _CalendarSync(selected, token, now)
             result = run.result

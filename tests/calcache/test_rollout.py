@@ -38,7 +38,7 @@ def _no_sampling(settings: Any) -> None:
 
 @pytest.fixture
 def people(emulator: EmulatorClient) -> list[Mirror]:
-    mirrors = []
+    mirrors: list[Mirror] = []
     for email, zone in ACCOUNTS:
         mirror = make_mirror(emulator, email, zone)
         for day in range(5):

@@ -20,6 +20,7 @@ from tests.factories import (
     CredentialFactory,
     TeamFactory,
 )
+from tests.markers import committing
 from tests.sync.conftest import Mirror, make_mirror
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +78,7 @@ def test_sync_filters_by_user_team_credential_and_calendar(
     assert "No enabled calendar matches." in out
 
 
-@pytest.mark.django_db(transaction=True)  # worker threads use their own connections
+@committing  # worker threads use their own connections
 def test_sync_with_workers(two_users: tuple[Mirror, Mirror]) -> None:
     out, _ = run("sync_calendars", "--workers", "2", "--full")
     assert summary(out)["synced (full)"] == 2

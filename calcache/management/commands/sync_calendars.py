@@ -53,6 +53,11 @@ class Command(BaseCommand):
         parser.add_argument("--credential", type=int, help="a calcache Credential id")
         parser.add_argument("--calendar", help="a Google calendar id")
         parser.add_argument("--full", action="store_true", help="full syncs, ignoring tokens")
+        parser.add_argument(
+            "--dirty",
+            action="store_true",
+            help="only calendars a push notification marked as changed",
+        )
         parser.add_argument("--workers", type=int, default=1, help="calendars synced at once")
         parser.add_argument(
             "--enqueue",
@@ -78,6 +83,8 @@ class Command(BaseCommand):
             calendars = calendars.filter(credential_id=options["credential"])
         if options["calendar"]:
             calendars = calendars.filter(calendar_id=options["calendar"])
+        if options["dirty"]:
+            calendars = calendars.filter(dirty_since__isnull=False)
         return calendars.order_by("pk")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,137 @@
+"""Background work triggered by webhooks: one swappable piece (``CALCACHE_BACKGROUND_RUNNER``).
+
+- ``ThreadPoolRunner`` (default): a small bounded thread pool in the web process.
+  A calendar already waiting is not queued twice, so a burst of notifications
+  leads to one sync (plus one more if a notice arrives while it runs).
+- ``DirtyFlagRunner``: queues nothing; the webhook's ``dirty_since`` mark is the
+  queue, and ``sync_calendars --dirty`` from cron drains it (hosts without
+  threads in their web processes).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Protocol
+
+from django.db import connection
+from django.utils.module_loading import import_string
+
+from calcache.conf import conf
+from calcache.models import SelectedCalendar
+
+logger = logging.getLogger("calcache.runner")
+
+
+class BackgroundRunner(Protocol):
+    def submit_sync(self, selected_calendar_id: int) -> None:
+        """Bring the calendar's caches up to date soon, outside the request."""
+
+    def submit_stop(self, selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
+        """Ask Google to stop a channel we do not want (with the calendar's credential)."""
+
+
+def run_refresh(selected_calendar_id: int) -> None:
+    """The work itself: clear the dirty mark, then refresh JSON and SQL (dual write)."""
+    from calcache.rollout import refresh_calendar
+
+    SelectedCalendar.objects.filter(pk=selected_calendar_id).update(dirty_since=None)
+    selected = SelectedCalendar.objects.filter(pk=selected_calendar_id, enabled=True).first()
+    if selected is not None:
+        refresh_calendar(selected)
+
+
+def run_stop(selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
+    from calcache.channels import stop_remote_channel
+
+    stop_remote_channel(selected_calendar_id, channel_id, resource_id)
+
+
+class ThreadPoolRunner:
+    def __init__(self, workers: int | None = None) -> None:
+        self.pool = ThreadPoolExecutor(
+            max_workers=workers or conf.background_workers, thread_name_prefix="calcache-bg"
+        )
+        self.lock = threading.Lock()
+        self.waiting: set[int] = set()
+        self.futures: set[Future[None]] = set()
+        self.completed = 0
+
+    def submit_sync(self, selected_calendar_id: int) -> None:
+        with self.lock:
+            if selected_calendar_id in self.waiting:
+                return
+            self.waiting.add(selected_calendar_id)
+            future = self.pool.submit(self._run, selected_calendar_id)
+            self.futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def submit_stop(self, selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
+        with self.lock:
+            future = self.pool.submit(
+                self._guarded, run_stop, selected_calendar_id, channel_id, resource_id
+            )
+            self.futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _guarded(self, work: Callable[..., None], *args: object) -> None:
+        try:
+            work(*args)
+        except Exception:
+            logger.exception("Background %s%s failed", work.__name__, args)
+        finally:
+            connection.close()
+
+    def _forget(self, future: Future[None]) -> None:
+        with self.lock:
+            self.futures.discard(future)
+
+    def _run(self, selected_calendar_id: int) -> None:
+        with self.lock:
+            # From here on a new notice needs a new run: it may describe a change this
+            # run's listing has already passed.
+            self.waiting.discard(selected_calendar_id)
+        try:
+            run_refresh(selected_calendar_id)
+        except Exception:
+            logger.exception("Background refresh of calendar %s failed", selected_calendar_id)
+        finally:
+            with self.lock:
+                self.completed += 1
+            connection.close()
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until everything submitted so far has run (tests, shutdown)."""
+        while True:
+            with self.lock:
+                pending = list(self.futures)
+            if not pending:
+                return
+            wait(pending, timeout=timeout)
+
+
+class DirtyFlagRunner:
+    def submit_sync(self, selected_calendar_id: int) -> None:
+        """Nothing to do: ``dirty_since`` is already set; ``sync_calendars --dirty`` runs it."""
+
+    def submit_stop(self, selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
+        # Without a worker the stray channel simply expires; Google stops on its own.
+        logger.info("Unwanted channel %s left to expire", channel_id)
+
+
+_runner: BackgroundRunner | None = None
+_runner_path = ""
+_runner_lock = threading.Lock()
+
+
+def get_runner() -> BackgroundRunner:
+    """The configured runner, built once per process (per setting value)."""
+    global _runner, _runner_path
+    path = conf.background_runner
+    with _runner_lock:
+        if _runner is None or _runner_path != path:
+            _runner = import_string(path)()
+            _runner_path = path
+        return _runner

@@ -1,0 +1,96 @@
+"""Google push notifications: authenticate, route, and hand the work to the runner.
+
+Nothing here calls Google: the answer must come in well under 100 ms.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from urllib.parse import unquote
+
+from django.db import transaction
+from django.utils import timezone
+
+from calcache.conf import conf
+from calcache.models import PushChannel, SelectedCalendar
+from calcache.runner import get_runner
+
+logger = logging.getLogger("calcache.webhooks")
+
+
+class Outcome(enum.StrEnum):
+    FORBIDDEN = "forbidden"
+    SYNC_MESSAGE = "sync message"
+    UNKNOWN_CHANNEL = "unknown channel"
+    EXPIRED_CHANNEL = "expired channel"
+    QUEUED = "queued"
+    IGNORED = "ignored"
+
+
+def token_matches(given: str | None) -> bool:
+    expected = conf.webhook_token
+    if not expected or given is None:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def handle_notification(headers: Mapping[str, str], *, now: datetime | None = None) -> Outcome:
+    """Act on one notification's headers (names case-insensitive, as Django gives them)."""
+    if not token_matches(headers.get("X-Goog-Channel-Token")):
+        return Outcome.FORBIDDEN
+    now = now or timezone.now()
+    channel_id = headers.get("X-Goog-Channel-Id", "")
+    state = headers.get("X-Goog-Resource-State", "")
+    channel = (
+        PushChannel.objects.select_related("selected_calendar")
+        .filter(channel_id=channel_id)
+        .first()
+    )
+    resource_id = headers.get("X-Goog-Resource-Id", "")
+    if channel is None:
+        if state == "sync":
+            # Google sends "sync" as soon as a channel opens, possibly before the
+            # PushChannel row that records it is committed: never stop on that.
+            return Outcome.UNKNOWN_CHANNEL
+        selected = _calendar_of(headers.get("X-Goog-Resource-Uri", ""))
+        logger.info("Notification for unknown channel %s; stopping it", channel_id)
+        if selected is not None:
+            transaction.on_commit(
+                lambda: get_runner().submit_stop(selected.pk, channel_id, resource_id)
+            )
+        return Outcome.UNKNOWN_CHANNEL
+    if channel.stopped_at is not None or channel.expiration <= now:
+        # Google keeps sending until the channel is stopped or expires; renewal replaced it.
+        logger.info("Notification for stopped or expired channel %s; stopping it", channel_id)
+        selected_id = channel.selected_calendar_id
+        transaction.on_commit(
+            lambda: get_runner().submit_stop(selected_id, channel_id, resource_id)
+        )
+        return Outcome.EXPIRED_CHANNEL
+    number = headers.get("X-Goog-Message-Number") or ""
+    PushChannel.objects.filter(pk=channel.pk).update(
+        last_message_at=now, last_message_number=int(number) if number.isdigit() else None
+    )
+    if state == "sync":
+        return Outcome.SYNC_MESSAGE
+    if state not in ("exists", "not_exists"):
+        return Outcome.IGNORED
+    selected_id = channel.selected_calendar_id
+    SelectedCalendar.objects.filter(pk=selected_id, dirty_since__isnull=True).update(
+        dirty_since=now
+    )
+    transaction.on_commit(lambda: get_runner().submit_sync(selected_id))
+    return Outcome.QUEUED
+
+
+def _calendar_of(resource_uri: str) -> SelectedCalendar | None:
+    """The selected calendar named in ``.../calendars/{id}/events`` (Google's resource URI)."""
+    marker = "/calendars/"
+    if marker not in resource_uri:
+        return None
+    calendar_id = unquote(resource_uri.split(marker, 1)[1].split("/", 1)[0])
+    return SelectedCalendar.objects.filter(calendar_id=calendar_id, enabled=True).first()
