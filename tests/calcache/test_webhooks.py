@@ -6,6 +6,7 @@ pytest-django's live_server, so those tests commit (transactional database)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,20 @@ from tests.sync.conftest import Mirror, make_mirror
 
 URL = "/calendar-cache/webhooks/google/"
 TOKEN = "s3cret-channel-token"
+
+
+@pytest.fixture(autouse=True)
+def _background_settled(google_emulator_server: Any) -> Iterator[None]:
+    # Deliveries and runner jobs of one test must not land in the next one's request log.
+    def settle() -> None:
+        google_emulator_server.push.wait_idle()
+        current = get_runner()
+        if isinstance(current, ThreadPoolRunner):
+            current.wait_idle()
+
+    settle()
+    yield
+    settle()
 
 
 @pytest.fixture
