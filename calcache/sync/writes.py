@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 
@@ -40,15 +41,27 @@ class PageWrite:
     deleted: int = 0
 
 
-def _existing_etags(selected: SelectedCalendar, ids: list[str]) -> dict[str, str]:
+# What a row must still equal for an event with an unchanged etag to be skipped: the etag,
+# and the columns that also depend on something else than the event (its instants on the
+# calendar's time zone for all-day events, its title on CALCACHE_STORE_SUMMARY).
+VERSION_FIELDS = ("etag", "start_time", "end_time", "summary")
+
+
+def _stored_versions(selected: SelectedCalendar, ids: list[str]) -> dict[str, tuple[Any, ...]]:
     if not ids:
         return {}
     rows = CalendarEvent.objects.filter(
         credential_id=selected.credential_id,
         calendar_id=selected.calendar_id,
         google_event_id__in=ids,
-    ).values_list("google_event_id", "etag")
-    return dict(rows)
+    ).values_list("google_event_id", *VERSION_FIELDS)
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def _unchanged(event: MappedEvent, stored: tuple[Any, ...] | None) -> bool:
+    return bool(event.fields["etag"]) and stored == tuple(
+        event.fields[name] for name in VERSION_FIELDS
+    )
 
 
 def grow_longest_event(selected: SelectedCalendar, durations: Iterable[timedelta]) -> None:
@@ -64,17 +77,18 @@ def apply_page(
 ) -> PageWrite:
     """Upsert the page's events and delete its cancelled ones, in one transaction.
 
-    Events whose etag is unchanged are not written again.
+    Events whose etag is unchanged are not written again (unless the row differs in what
+    the etag does not cover: see ``VERSION_FIELDS``).
     """
     by_id = {event.google_event_id: event for event in changed}  # the last one wins
     gone = [eid for eid in dict.fromkeys(cancelled_ids) if eid not in by_id]
     result = PageWrite()
     with transaction.atomic():
-        etags = _existing_etags(selected, list(by_id))
+        stored = _stored_versions(selected, list(by_id))
         to_write = [
             event
             for event in by_id.values()
-            if not event.fields["etag"] or etags.get(event.google_event_id) != event.fields["etag"]
+            if not _unchanged(event, stored.get(event.google_event_id))
         ]
         result.unchanged = len(by_id) - len(to_write)
         if to_write:

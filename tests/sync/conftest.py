@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -98,9 +98,9 @@ class Mirror:
 
 @pytest.fixture
 def write_flag_on(db: None) -> None:
-    flag = Flag.objects.get(name=WRITE_FLAG)
-    flag.everyone = True
-    flag.save()
+    # update_or_create: a transactional test that ran before flushed the flag rows
+    # its data migration had created.
+    Flag.objects.update_or_create(name=WRITE_FLAG, defaults={"everyone": True})
 
 
 def make_mirror(
