@@ -63,14 +63,22 @@ def busy_intervals(*, user: Any, start: datetime, end: datetime) -> list[Interva
     for credential_id, calendar_ids in by_credential.items():
         which |= Q(credential_id=credential_id, calendar_id__in=calendar_ids)
     longest = max(longest for _, _, longest in calendars)
-    rows = (
-        CalendarEvent.objects.busy()
-        .filter(which)
-        .overlapping(start, end, longest=longest)
-        .order_by()
-        .values_list("start_time", "end_time")
-    )
-    return merge_intervals(list(rows), start=start, end=end)
+    users_calendars = SelectedCalendar.objects.filter(credential__user=user, enabled=True)
+    while True:
+        rows = list(
+            CalendarEvent.objects.busy()
+            .filter(which)
+            .overlapping(start, end, longest=longest)
+            .order_by()
+            .values_list("start_time", "end_time")
+        )
+        # The bound and the rows are two statements: a sync may commit a longer event
+        # (and raise its calendar's bound in the same transaction) between them. If the
+        # bound grew meanwhile, read again with it; it only grows between full syncs.
+        grown = max(users_calendars.values_list("longest_event", flat=True), default=longest)
+        if grown <= longest:
+            return merge_intervals(rows, start=start, end=end)
+        longest = grown
 
 
 def sync_coverage(*, user: Any, start: datetime, end: datetime) -> bool:
