@@ -65,6 +65,16 @@ DEFAULT_CLIENT_ID = "calcache-emulator.apps.googleusercontent.com"
 DEFAULT_CLIENT_SECRET = "calcache-emulator-secret"
 
 
+def _time_param(params: dict[str, str], name: str) -> datetime | None:
+    """An optional RFC 3339 query parameter; a bad one is Google's 400 badRequest."""
+    if not params.get(name):
+        return None
+    try:
+        return parse_datetime(params[name], field=name)
+    except BadTime as exc:
+        raise ApiError(400, "badRequest", str(exc)) from exc
+
+
 def _random_id(length: int = 26) -> str:
     # Google event ids use base32hex: lowercase a-v and digits.
     alphabet = string.digits + "abcdefghijklmnopqrstuv"
@@ -803,24 +813,9 @@ class EmulatorState:
         render_tz: tzinfo,
         account: str | None,
     ) -> list[Resource]:
-        try:
-            lo = (
-                parse_datetime(params["timeMin"], field="timeMin")
-                if params.get("timeMin")
-                else None
-            )
-            hi = (
-                parse_datetime(params["timeMax"], field="timeMax")
-                if params.get("timeMax")
-                else None
-            )
-            updated_min = (
-                parse_datetime(params["updatedMin"], field="updatedMin")
-                if params.get("updatedMin")
-                else None
-            )
-        except BadTime as exc:
-            raise ApiError(400, "badRequest", str(exc)) from exc
+        lo = _time_param(params, "timeMin")
+        hi = _time_param(params, "timeMax")
+        updated_min = _time_param(params, "updatedMin")
         if lo is not None and hi is not None and lo >= hi:
             raise ApiError(400, "timeRangeEmpty", location="timeMax")
         order_by = params.get("orderBy")
@@ -942,19 +937,8 @@ class EmulatorState:
                 raise ApiError(410, "deleted")
             if params.get("pageToken"):
                 return self._next_page(params["pageToken"], self._max_results(params), calendar)
-            try:
-                lo = (
-                    parse_datetime(params["timeMin"], field="timeMin")
-                    if params.get("timeMin")
-                    else None
-                )
-                hi = (
-                    parse_datetime(params["timeMax"], field="timeMax")
-                    if params.get("timeMax")
-                    else None
-                )
-            except BadTime as exc:
-                raise ApiError(400, "badRequest", str(exc)) from exc
+            lo = _time_param(params, "timeMin")
+            hi = _time_param(params, "timeMax")
             now = self.now()
             window = (lo or now - EXPANSION_PAST, hi or now + EXPANSION_FUTURE)
             render_tz = zone(params["timeZone"]) if params.get("timeZone") else calendar.tz
