@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 help:
 	@echo "make test   - lint, type-check and run the test suite (DATABASE_URL picks the database)"
-	@echo "make demo   - migrate the SQLite demo database and run the site on 127.0.0.1:8000"
+	@echo "make demo   - the demo: Google emulator, demo users, and the site on 127.0.0.1:8000"
 	@echo "make clean  - remove the virtualenv and the demo database"
 
 $(STAMP):
@@ -36,10 +36,16 @@ migrate: $(STAMP)
 
 # The admin/admin superuser is created only for a person at a terminal or with
 # DEMO=1, never by a script that happens to run `make demo` on a real server.
+# project/demo.py starts the seeded Google emulator, runs calcache_demo (demo users,
+# first sync, stage 3 for the demo team), then runserver; Ctrl-C stops both servers.
+DEMO_EMULATOR := http://127.0.0.1:8765
+DEMO_ENV := DEBUG=1 \
+	CALCACHE_GOOGLE_API_URL=$(DEMO_EMULATOR)/calendar/v3/ \
+	CALCACHE_GOOGLE_TOKEN_URI=$(DEMO_EMULATOR)/token \
+	CALCACHE_GOOGLE_AUTH_URI=$(DEMO_EMULATOR)/o/oauth2/auth
 demo: migrate
-	@if [ "$(DEMO)" = "1" ] || [ -t 0 ]; then $(BIN)/python manage.py calcache_demo --create-admin; \
-	else $(BIN)/python manage.py calcache_demo; fi
-	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+	@if [ "$(DEMO)" = "1" ] || [ -t 0 ]; then admin=--create-admin; else admin=; fi; \
+	exec env $(DEMO_ENV) $(BIN)/python project/demo.py $$admin
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm

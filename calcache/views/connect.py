@@ -1,0 +1,249 @@
+"""Connecting a Google account (OAuth with PKCE) and picking the calendars to mirror.
+
+``connect/google/`` sends the user to Google's consent page, ``connect/google/callback/``
+stores the credential, ``calendars/`` shows and saves the selection.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.http import require_GET, require_http_methods
+
+from calcache.conf import conf
+from calcache.exceptions import (
+    CredentialInvalid,
+    GoogleBadRequest,
+    GoogleError,
+    InvalidTokenData,
+)
+from calcache.google.oauth import exchange_code, start_authorization
+from calcache.models import Credential, Provider
+from calcache.selection import (
+    CalendarChoice,
+    account_calendars,
+    calendar_choices,
+    select_calendars,
+)
+from calcache.services import PRIMARY_CALENDAR_ID, connect_google_account
+
+logger = logging.getLogger("calcache.views.connect")
+
+SESSION_KEY = "calcache_google_oauth"
+
+
+def _callback_uri(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("calcache:connect-google-callback"))
+
+
+def _error_page(
+    request: HttpRequest, title: str, message: str, *, status: int, retry: bool = True
+) -> HttpResponse:
+    return render(
+        request,
+        "calcache/connect_error.html",
+        {"title": title, "message": message, "retry": retry},
+        status=status,
+    )
+
+
+def _not_configured(request: HttpRequest) -> HttpResponse:
+    return _error_page(
+        request,
+        "Connecting is not set up",
+        "This site has no Google OAuth client configured yet, so calendars cannot be "
+        "connected. Please tell the site's administrators.",
+        status=503,
+        retry=False,
+    )
+
+
+def _google_error_page(request: HttpRequest, exc: GoogleError) -> HttpResponse:
+    logger.warning("Connecting a Google account failed: %s", exc)
+    if isinstance(exc, CredentialInvalid | GoogleBadRequest):
+        return _error_page(
+            request,
+            "Google did not accept the connection",
+            "The sign-in could not be completed (it may have expired or been used already). "
+            "Please try again.",
+            status=400,
+        )
+    # GoogleUnavailable, and rate or quota limits: Google's side, worth a retry later.
+    return _error_page(
+        request,
+        "Google could not be reached",
+        "Google did not answer in time. Nothing was saved; please try again in a moment.",
+        status=502,
+    )
+
+
+@login_required
+@require_GET
+def start(request: HttpRequest) -> HttpResponse:
+    """Send the user to Google's consent page; ``?account=`` suggests which account."""
+    if not conf.google_client_id:
+        return _not_configured(request)
+    login_hint = request.GET.get("account") or getattr(request.user, "email", "") or None
+    authorization = start_authorization(redirect_uri=_callback_uri(request), login_hint=login_hint)
+    request.session[SESSION_KEY] = {
+        "state": authorization.state,
+        "code_verifier": authorization.code_verifier,
+    }
+    return HttpResponseRedirect(authorization.url)
+
+
+@login_required
+@require_GET
+def callback(request: HttpRequest) -> HttpResponse:
+    """Google sends the user back here: check ``state``, trade the code, store the token."""
+    if not conf.google_client_id:
+        return _not_configured(request)
+    pending = request.session.pop(SESSION_KEY, None) or {}
+    state = request.GET.get("state", "")
+    if not state or not constant_time_compare(state, pending.get("state") or ""):
+        return _error_page(
+            request,
+            "This sign-in link is not valid",
+            "The answer from Google does not match a sign-in started here, or it was "
+            "already used. Nothing was saved; please start connecting again.",
+            status=400,
+        )
+    error = request.GET.get("error")
+    if error == "access_denied":
+        return _error_page(
+            request,
+            "Calendar access was not granted",
+            "You chose not to share your calendars, so nothing was connected. "
+            "You can connect whenever you like.",
+            status=200,
+        )
+    code = request.GET.get("code")
+    if error or not code:
+        return _error_page(
+            request,
+            "Google did not complete the sign-in",
+            f"Google answered: {(error or 'no authorization code')[:100]}. Nothing was saved; "
+            "please try again.",
+            status=400,
+        )
+    try:
+        token = exchange_code(
+            code=code,
+            redirect_uri=_callback_uri(request),
+            state=state,
+            code_verifier=pending.get("code_verifier", ""),
+        )
+        credential = connect_google_account(user=request.user, token=token, calendar_ids=None)
+    except GoogleError as exc:
+        return _google_error_page(request, exc)
+    except InvalidTokenData as exc:
+        logger.warning("Google's token cannot be used for background sync: %s", exc)
+        return _error_page(
+            request,
+            "Google did not grant offline access",
+            "Google did not give this site lasting access to your calendars. "
+            "Please try again and allow access.",
+            status=400,
+        )
+    account = credential.account_email or "your Google account"
+    messages.success(request, f"Connected {account}. Choose the calendars to mirror below.")
+    return redirect("calcache:calendars")
+
+
+@dataclass
+class AccountView:
+    """One connected account on the calendars page."""
+
+    credential: Credential
+    choices: list[CalendarChoice] = field(default_factory=list)
+    needs_reconnect: bool = False
+    error: str = ""
+
+    @property
+    def mirrored(self) -> list[str]:
+        names = {c.calendar.id: c.calendar.summary for c in self.choices}
+        primary = next((c.calendar.summary for c in self.choices if c.calendar.primary), None)
+        if primary:
+            names.setdefault(PRIMARY_CALENDAR_ID, primary)
+        return [
+            names.get(row.calendar_id, row.calendar_id)
+            for row in self.credential.selected_calendars.all()
+            if row.enabled
+        ]
+
+
+def _account_view(credential: Credential) -> AccountView:
+    account = AccountView(credential=credential, needs_reconnect=credential.invalid)
+    if credential.invalid:
+        return account
+    try:
+        calendars = account_calendars(credential=credential)
+    except CredentialInvalid:
+        account.needs_reconnect = True
+        return account
+    except GoogleError as exc:
+        logger.warning("calendarList of credential %s failed: %s", credential.pk, exc)
+        account.error = "Google could not be reached, so the calendar list is unavailable."
+        return account
+    account.choices = calendar_choices(credential=credential, calendars_info=calendars)
+    return account
+
+
+def _credentials_of(user: Any) -> QuerySet[Credential]:
+    return Credential.objects.filter(user=user, provider=Provider.GOOGLE).order_by(
+        "account_email", "pk"
+    )
+
+
+def _save_selection(request: HttpRequest) -> HttpResponse:
+    credential = get_object_or_404(
+        _credentials_of(request.user), pk=request.POST.get("credential") or 0
+    )
+    name = credential.account_email or "this account"
+    try:
+        calendars = account_calendars(credential=credential)
+        change = select_calendars(
+            credential=credential,
+            calendar_ids=request.POST.getlist("calendar"),
+            calendars_info=calendars,
+        )
+    except CredentialInvalid:
+        messages.error(request, f"Google no longer accepts {name}: reconnect it to continue.")
+    except GoogleError as exc:
+        logger.warning("Saving the selection of credential %s failed: %s", credential.pk, exc)
+        messages.error(request, "Google could not be reached; nothing was changed. Try again.")
+    except ValueError:
+        messages.error(
+            request, "Your calendar list changed at Google; nothing was changed. Pick again."
+        )
+    else:
+        names = {c.id: c.summary for c in calendars}
+        mirrored = [names[calendar_id] for calendar_id in change.mirrored]
+        if mirrored:
+            messages.success(request, f"Saved. Mirroring for {name}: {', '.join(mirrored)}.")
+        else:
+            messages.success(request, f"Saved. No calendars of {name} are mirrored now.")
+    return redirect("calcache:calendars")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def calendars(request: HttpRequest) -> HttpResponse:
+    """Each connected account's calendars, with a checkbox per calendar to mirror it."""
+    if request.method == "POST":
+        return _save_selection(request)
+    credentials = _credentials_of(request.user).prefetch_related("selected_calendars")
+    context: dict[str, Any] = {
+        "accounts": [_account_view(credential) for credential in credentials],
+        "can_connect": bool(conf.google_client_id),
+    }
+    return render(request, "calcache/calendars.html", context)
