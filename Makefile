@@ -4,11 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test lint typecheck pytest demo migrate clean help
+.PHONY: test lint typecheck pytest demo migrate bench clean help
 
 help:
 	@echo "make test   - lint, type-check and run the test suite (DATABASE_URL picks the database)"
 	@echo "make demo   - the demo: Google emulator, demo users, and the site on 127.0.0.1:8000"
+	@echo "make bench  - SQL cache vs legacy JSON cache: reads, sync writes, cleanup (BENCH_ARGS=\"--quick --sqlite\")"
 	@echo "make clean  - remove the virtualenv and the demo database"
 
 $(STAMP):
@@ -30,6 +31,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Fills its own database (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/calcache_bench,
+# or --sqlite) and writes bench/results/<date>.json; asserts nothing about timings.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
