@@ -93,6 +93,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # psycopg prepares a statement after this many runs on a connection. Django's own
+    # queries bind client-side and are never prepared; calcache's availability query uses
+    # a server-side cursor, where planning costs more than running (README "Performance").
+    # Behind a transaction-pooling PgBouncer set DB_PREPARE_THRESHOLD to an empty value.
+    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5")
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        int(_prepare) if _prepare else None
+    )
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
