@@ -63,6 +63,9 @@ def handle_notification(headers: Mapping[str, str], *, now: datetime | None = No
                 lambda: get_runner().submit_stop(selected.pk, channel_id, resource_id)
             )
         return Outcome.UNKNOWN_CHANNEL
+    if state == "sync":
+        # Sent once when a channel opens; nothing changed, nothing to stop.
+        return Outcome.SYNC_MESSAGE
     if channel.stopped_at is not None or channel.expiration <= now:
         # Google keeps sending until the channel is stopped or expires; renewal replaced it.
         logger.info("Notification for stopped or expired channel %s; stopping it", channel_id)
@@ -75,8 +78,6 @@ def handle_notification(headers: Mapping[str, str], *, now: datetime | None = No
     PushChannel.objects.filter(pk=channel.pk).update(
         last_message_at=now, last_message_number=int(number) if number.isdigit() else None
     )
-    if state == "sync":
-        return Outcome.SYNC_MESSAGE
     if state not in ("exists", "not_exists"):
         return Outcome.IGNORED
     selected_id = channel.selected_calendar_id

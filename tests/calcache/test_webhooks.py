@@ -78,11 +78,14 @@ def runner() -> ThreadPoolRunner:
 
 
 @pytest.fixture
-def watched(emulator: EmulatorClient, write_flag_on: None, webhooks_on: str) -> Mirror:
+def watched(
+    emulator: EmulatorClient, write_flag_on: None, webhooks_on: str, google_emulator_server: Any
+) -> Mirror:
     mirror = make_mirror(emulator)
     mirror.advance(timezone.now() - mirror.now)  # the real clock: live_server syncs "now"
     mirror.sync()
     open_channel(mirror.selected())
+    google_emulator_server.push.wait_idle()  # the channel's "sync" message has been handled
     return mirror
 
 
