@@ -77,6 +77,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from bench.common import EVENT_COLUMNS  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/calcache_index_study"
 TABLE = "calcache_calendarevent"
 BUSY_RANGE = "calcache_event_busy_range"  # created by migration 0001
@@ -129,28 +132,6 @@ SUMMARIES = (
     "Retro",
 )
 TIMEZONES = ("Europe/Berlin", "America/New_York", "America/Los_Angeles", "Europe/London", "UTC")
-EVENT_COLUMNS = (
-    "credential_id",
-    "user_id",
-    "calendar_id",
-    "google_event_id",
-    "etag",
-    "status",
-    "summary",
-    "start_time",
-    "end_time",
-    "timezone",
-    "is_all_day",
-    "transparency",
-    "self_response_status",
-    "recurring_event_id",
-    "created_at",
-    "updated_at",
-    "google_created_at",
-    "google_updated_at",
-    "sequence",
-    "ical_uid",
-)
 
 
 @dataclass(frozen=True)

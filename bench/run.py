@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import EVENT_COLUMNS  # noqa: E402
 from bench.write_path import (  # noqa: E402
     DEFAULT_URL,
     calcache_path,
@@ -61,28 +62,6 @@ PAST_DAYS, FUTURE_DAYS = 90, 180  # events start in [now - 90d, now + 180d)
 TAIL_AGE_DAYS = (130, 400)  # the old tail cleanup deletes: ended 130-400 days ago
 CLEANUP_DAYS = 120
 DURATIONS_MIN = (30,) * 35 + (45,) * 10 + (60,) * 30 + (90,) * 12 + (15,) * 5 + (120,) * 5
-EVENT_COLUMNS = (
-    "credential_id",
-    "user_id",
-    "calendar_id",
-    "google_event_id",
-    "etag",
-    "status",
-    "summary",
-    "start_time",
-    "end_time",
-    "timezone",
-    "is_all_day",
-    "transparency",
-    "self_response_status",
-    "recurring_event_id",
-    "created_at",
-    "updated_at",
-    "google_created_at",
-    "google_updated_at",
-    "sequence",
-    "ical_uid",
-)
 
 
 def log(message: str) -> None:
