@@ -9,6 +9,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
+from calcache.intervals import Interval, merge_intervals
 from calcache.models import (
     CalendarEvent,
     CalendarSyncToken,
@@ -19,27 +20,10 @@ from calcache.models import (
     Transparency,
 )
 
-Interval = tuple[datetime, datetime]
-
 
 def _require_aware(value: datetime, name: str) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime")
-
-
-def merge_intervals(intervals: list[Interval], *, start: datetime, end: datetime) -> list[Interval]:
-    """Clip to [start, end), sort, and merge overlapping or touching intervals."""
-    merged: list[Interval] = []
-    for begin, finish in sorted(intervals):
-        begin, finish = max(begin, start), min(finish, end)
-        if begin >= finish:
-            continue
-        if merged and begin <= merged[-1][1]:
-            if finish > merged[-1][1]:
-                merged[-1] = (merged[-1][0], finish)
-        else:
-            merged.append((begin, finish))
-    return merged
 
 
 def busy_intervals(*, user: Any, start: datetime, end: datetime) -> list[Interval]:

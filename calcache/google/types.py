@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from calcache.intervals import merge_intervals
+
 
 def _parse_instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
@@ -59,13 +61,7 @@ class FreeBusyCalendar:
 
     def merge(self) -> None:
         """Sort and merge overlapping or touching intervals (chunks meet at their seams)."""
-        merged: list[tuple[datetime, datetime]] = []
-        for start, end in sorted(self.busy):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        self.busy = merged
+        self.busy = merge_intervals(self.busy)
 
 
 @dataclass(frozen=True)

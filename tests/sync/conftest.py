@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 
 from calcache.emulator import EmulatorClient
 from calcache.google import GoogleCalendarClient
+from calcache.intervals import merge_intervals
 from calcache.models import CalendarEvent, CalendarSyncToken, SelectedCalendar
 from calcache.selectors import busy_intervals, sync_coverage
 from calcache.services import connect_google_account
@@ -45,18 +46,12 @@ class Mirror:
         self.emulator.set_clock(self.now)
 
     def google_busy(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-        merged: list[tuple[datetime, datetime]] = []
         calendars = SelectedCalendar.objects.filter(credential__user=self.user, enabled=True)
-        intervals = sorted(
+        merged = merge_intervals(
             interval
             for selected in calendars
             for interval in self.emulator.busy(selected.calendar_id, start, end)
         )
-        for begin, finish in intervals:
-            if merged and begin <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], finish))
-            else:
-                merged.append((begin, finish))
         return [(b.astimezone(UTC), e.astimezone(UTC)) for b, e in merged]
 
     def sql_busy(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
