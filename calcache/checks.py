@@ -139,6 +139,35 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     id="calcache.E009",
                 )
             )
+
+    if conf.background_runner == "calcache.runner.CeleryRunner" and not conf.celery_enabled:
+        errors.append(
+            Error(
+                "CALCACHE_BACKGROUND_RUNNER is CeleryRunner but CELERY_BROKER_URL is empty.",
+                hint="Set CELERY_BROKER_URL (redis://... or amqp://...), or leave "
+                "CALCACHE_BACKGROUND_RUNNER empty to sync in-process without a broker.",
+                id="calcache.E010",
+            )
+        )
+    for name, minimum, maximum in (
+        ("STALE_AFTER_MINUTES", 1, None),
+        ("DIRTY_GRACE_SECONDS", 0, None),
+        ("STALE_SWEEP_LIMIT", 1, None),
+        ("CREDENTIAL_SYNCS_PER_MINUTE", 0, None),
+        ("TASK_MAX_RETRIES", 0, None),
+        ("SYNC_LEASE_SECONDS", 1, None),
+        ("SYNC_PAGE_SIZE", 1, 2500),
+    ):
+        try:
+            value = getattr(conf, name.lower())
+            ok = value >= minimum and (maximum is None or value <= maximum)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            bounds = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+            errors.append(
+                Error(f"CALCACHE_{name} must be a whole number {bounds}.", id="calcache.E011")
+            )
     return errors
 
 

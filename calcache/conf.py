@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_SHADOW_SAMPLE_RATE": 0.05,
     "CALCACHE_CHANNEL_TTL_DAYS": 7,
     "CALCACHE_CHANNEL_RENEW_MARGIN_HOURS": 24,
-    "CALCACHE_BACKGROUND_RUNNER": "calcache.runner.ThreadPoolRunner",
+    "CALCACHE_BACKGROUND_RUNNER": "",
     "CALCACHE_BACKGROUND_WORKERS": 2,
     "CALCACHE_AVAILABILITY_PERMISSION": "",
     "CALCACHE_RETIRE_AFTER_DAYS": 14,
@@ -38,6 +38,13 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_GOOGLE_MAX_ATTEMPTS": 5,
     "CALCACHE_GOOGLE_RETRY_MAX_SECONDS": 60.0,
     "CALCACHE_GOOGLE_BACKOFF_SECONDS": 0.5,
+    "CALCACHE_STALE_AFTER_MINUTES": 180,
+    "CALCACHE_DIRTY_GRACE_SECONDS": 120,
+    "CALCACHE_STALE_SWEEP_LIMIT": 10_000,
+    "CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE": 30,
+    "CALCACHE_TASK_MAX_RETRIES": 8,
+    "CALCACHE_SYNC_LEASE_SECONDS": 900,
+    "CALCACHE_SYNC_PAGE_SIZE": 2500,
 }
 
 
@@ -141,9 +148,24 @@ class CalcacheSettings:
         return int(_get("CALCACHE_CHANNEL_RENEW_MARGIN_HOURS"))
 
     @property
+    def celery_enabled(self) -> bool:
+        """A Celery broker is configured (``CELERY_BROKER_URL``): background work goes to
+        ``calcache.tasks`` on the queue instead of running in this process."""
+        return bool(getattr(settings, "CELERY_BROKER_URL", ""))
+
+    @property
     def background_runner(self) -> str:
-        """Dotted path of the class that runs webhook-triggered syncs in the background."""
-        return str(_get("CALCACHE_BACKGROUND_RUNNER"))
+        """Dotted path of the class that runs webhook-triggered syncs in the background.
+
+        Empty (the default): ``CeleryRunner`` when a broker is configured, otherwise the
+        in-process ``ThreadPoolRunner``.
+        """
+        path = str(_get("CALCACHE_BACKGROUND_RUNNER"))
+        if path:
+            return path
+        if self.celery_enabled:
+            return "calcache.runner.CeleryRunner"
+        return "calcache.runner.ThreadPoolRunner"
 
     @property
     def background_workers(self) -> int:
@@ -197,6 +219,49 @@ class CalcacheSettings:
     def google_backoff_seconds(self) -> float:
         """First backoff step; later ones double (with full jitter) up to 30 s each."""
         return float(_get("CALCACHE_GOOGLE_BACKOFF_SECONDS"))
+
+    @property
+    def stale_after_minutes(self) -> int:
+        """The ``refresh_stale`` sweep syncs calendars whose last successful sync is older
+        (the safety net under push notifications, and what rolls windows forward)."""
+        return int(_get("CALCACHE_STALE_AFTER_MINUTES"))
+
+    @property
+    def dirty_grace_seconds(self) -> int:
+        """A calendar marked changed by a notification for longer than this has lost its
+        background sync (a crashed process, a broker outage): the next notification or the
+        ``refresh_stale`` sweep submits it again."""
+        return int(_get("CALCACHE_DIRTY_GRACE_SECONDS"))
+
+    @property
+    def stale_sweep_limit(self) -> int:
+        """Most tasks one ``refresh_stale`` run enqueues (oldest first); the rest wait for
+        the next run, so a long outage does not flood the queue at once."""
+        return int(_get("CALCACHE_STALE_SWEEP_LIMIT"))
+
+    @property
+    def credential_syncs_per_minute(self) -> int:
+        """Background syncs one Google account may start per minute, across all workers
+        (counted in Django's default cache: use a shared one, e.g. Redis). 0: no limit."""
+        return int(_get("CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE"))
+
+    @property
+    def task_max_retries(self) -> int:
+        """Retries of one background sync task (rate limits, Google outages, a held lock)
+        before it gives up; the calendar stays stale or dirty for the sweep."""
+        return int(_get("CALCACHE_TASK_MAX_RETRIES"))
+
+    @property
+    def sync_lease_seconds(self) -> int:
+        """SQLite only: how long a sync's lease on its calendar lasts. A crashed worker's
+        calendar is blocked this long (PostgreSQL's advisory lock dies with the worker)."""
+        return int(_get("CALCACHE_SYNC_LEASE_SECONDS"))
+
+    @property
+    def sync_page_size(self) -> int:
+        """Events asked of Google per ``events.list`` page (at most 2500, Google's cap);
+        each page is written in one transaction."""
+        return int(_get("CALCACHE_SYNC_PAGE_SIZE"))
 
 
 conf = CalcacheSettings()

@@ -6,6 +6,8 @@
 - ``DirtyFlagRunner``: queues nothing; the webhook's ``dirty_since`` mark is the
   queue, and ``sync_calendars --dirty`` from cron drains it (hosts without
   threads in their web processes).
+- ``CeleryRunner`` (the default when ``CELERY_BROKER_URL`` is set): one
+  ``calcache.tasks`` message per notification that needs work; workers anywhere run it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.db import connection
 from django.utils.module_loading import import_string
 
 from calcache.conf import conf
-from calcache.models import SelectedCalendar
+from calcache.jobs import refresh_notified
 
 logger = logging.getLogger("calcache.runner")
 
@@ -34,13 +36,15 @@ class BackgroundRunner(Protocol):
 
 
 def run_refresh(selected_calendar_id: int) -> None:
-    """The work itself: clear the dirty mark, then refresh JSON and SQL (dual write)."""
-    from calcache.rollout import refresh_calendar
-
-    SelectedCalendar.objects.filter(pk=selected_calendar_id).update(dirty_since=None)
-    selected = SelectedCalendar.objects.filter(pk=selected_calendar_id, enabled=True).first()
-    if selected is not None:
-        refresh_calendar(selected)
+    """The work itself (``jobs.refresh_notified``): refresh JSON and SQL (dual write).
+    Work that should be retried stays marked for the next notification or the sweep."""
+    result = refresh_notified(selected_calendar_id)
+    if result.retry_in is not None:
+        logger.info(
+            "Refresh of calendar %s not done (%s); left marked",
+            selected_calendar_id,
+            result.outcome,
+        )
 
 
 def run_stop(selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
@@ -119,6 +123,20 @@ class DirtyFlagRunner:
     def submit_stop(self, selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
         # Without a worker the stray channel simply expires; Google stops on its own.
         logger.info("Unwanted channel %s left to expire", channel_id)
+
+
+class CeleryRunner:
+    """Hands the work to Celery workers (``calcache.tasks``) through the broker."""
+
+    def submit_sync(self, selected_calendar_id: int) -> None:
+        from calcache.tasks import refresh_calendar
+
+        refresh_calendar.delay(selected_calendar_id)
+
+    def submit_stop(self, selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
+        from calcache.tasks import stop_channel
+
+        stop_channel.delay(selected_calendar_id, channel_id, resource_id)
 
 
 _runner: BackgroundRunner | None = None

@@ -3,11 +3,12 @@ the SQL copy can be trusted for a window."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from calcache.intervals import Interval, merge_intervals
 from calcache.models import (
@@ -151,3 +152,73 @@ def sync_coverage(*, user: Any, start: datetime, end: datetime) -> bool:
 
 
 __all__ = ["busy_intervals", "merge_intervals", "sync_coverage"]
+
+
+STALE_SCAN_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class CalendarsNeedingSync:
+    """Selected calendar ids for the ``refresh_stale`` sweep, most overdue first."""
+
+    dirty: list[int]
+    stale: list[int]
+
+
+def calendars_needing_sync(
+    *, now: datetime, stale_after: timedelta, dirty_grace: timedelta, limit: int
+) -> CalendarsNeedingSync:
+    """Enabled calendars of valid credentials that a background sync should visit:
+
+    - ``dirty``: marked by a push notification longer than ``dirty_grace`` ago (their
+      own refresh was lost or failed);
+    - ``stale``: no successful sync since ``now - stale_after`` (or never), limited to
+      users with the write flag on, for whom a sync writes anything.
+
+    At most ``limit`` ids in all, dirty ones first.
+    """
+    from flags.models import Flag
+    from flags.names import WRITE_FLAG
+    from flags.selectors import enabled_user_ids
+
+    wanted = SelectedCalendar.objects.filter(enabled=True, credential__invalid=False)
+    dirty = list(
+        wanted.filter(dirty_since__lt=now - dirty_grace)
+        .order_by("dirty_since", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    tokens = CalendarSyncToken.objects.filter(
+        credential_id=OuterRef("credential_id"), calendar_id=OuterRef("calendar_id")
+    )
+    candidates = (
+        wanted.filter(dirty_since__isnull=True)
+        .exclude(Exists(tokens.filter(last_sync_at__gte=now - stale_after)))
+        .annotate(last_sync_at=Subquery(tokens.values("last_sync_at")[:1]))
+        .order_by(F("last_sync_at").asc(nulls_first=True), "pk")
+        .values_list("pk", "credential__user_id")
+    )
+    flag = Flag.objects.filter(name=WRITE_FLAG).first()
+    room = max(0, limit - len(dirty))
+    stale: list[int] = []
+    batch: list[tuple[int, Any]] = []
+
+    def take(batch: list[tuple[int, Any]]) -> None:
+        writers = (
+            enabled_user_ids(flag=flag, user_ids={user_id for _, user_id in batch})
+            if flag is not None
+            else set()
+        )
+        stale.extend(pk for pk, user_id in batch if user_id in writers)
+
+    # Users outside the write flag never sync, so they stay the most overdue: filter as
+    # we go rather than after a LIMIT they could fill.
+    for row in candidates.iterator(chunk_size=STALE_SCAN_BATCH):
+        if len(stale) >= room:
+            break
+        batch.append(row)
+        if len(batch) == STALE_SCAN_BATCH:
+            take(batch)
+            batch = []
+    if batch and len(stale) < room:
+        take(batch)
+    return CalendarsNeedingSync(dirty=dirty, stale=stale[:room])

@@ -9,7 +9,7 @@ import enum
 import hmac
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import unquote
 
 from django.db import transaction
@@ -28,6 +28,7 @@ class Outcome(enum.StrEnum):
     UNKNOWN_CHANNEL = "unknown channel"
     EXPIRED_CHANNEL = "expired channel"
     QUEUED = "queued"
+    PENDING = "already queued"
     IGNORED = "ignored"
 
 
@@ -81,11 +82,24 @@ def handle_notification(headers: Mapping[str, str], *, now: datetime | None = No
     if state not in ("exists", "not_exists"):
         return Outcome.IGNORED
     selected_id = channel.selected_calendar_id
-    SelectedCalendar.objects.filter(pk=selected_id, dirty_since__isnull=True).update(
+    if _needs_submission(selected_id, now):
+        transaction.on_commit(lambda: get_runner().submit_sync(selected_id))
+        return Outcome.QUEUED
+    return Outcome.PENDING
+
+
+def _needs_submission(selected_id: int, now: datetime) -> bool:
+    """Mark the calendar changed. Its background refresh is submitted only by the
+    notification that marked it: while the mark stands, one is waiting, and it will see
+    this change too (it clears the mark when it starts). A mark older than
+    ``CALCACHE_DIRTY_GRACE_SECONDS`` means that refresh was lost: submit again."""
+    marked = SelectedCalendar.objects.filter(pk=selected_id, dirty_since__isnull=True).update(
         dirty_since=now
     )
-    transaction.on_commit(lambda: get_runner().submit_sync(selected_id))
-    return Outcome.QUEUED
+    if marked:
+        return True
+    lost_before = now - timedelta(seconds=conf.dirty_grace_seconds)
+    return SelectedCalendar.objects.filter(pk=selected_id, dirty_since__lt=lost_before).exists()
 
 
 def _calendar_of(resource_uri: str) -> SelectedCalendar | None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 
+from calcache.schedule import BEAT_SCHEDULE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -177,9 +179,8 @@ CALCACHE_JSON_CACHE_ENABLED = env.bool("CALCACHE_JSON_CACHE_ENABLED", default=Tr
 CALCACHE_SHADOW_SAMPLE_RATE = env.float("CALCACHE_SHADOW_SAMPLE_RATE", default=0.05)
 CALCACHE_CHANNEL_TTL_DAYS = env.int("CALCACHE_CHANNEL_TTL_DAYS", default=7)
 CALCACHE_CHANNEL_RENEW_MARGIN_HOURS = env.int("CALCACHE_CHANNEL_RENEW_MARGIN_HOURS", default=24)
-CALCACHE_BACKGROUND_RUNNER = env.str(
-    "CALCACHE_BACKGROUND_RUNNER", default="calcache.runner.ThreadPoolRunner"
-)
+# Empty: CeleryRunner when CELERY_BROKER_URL is set, else the in-process thread pool.
+CALCACHE_BACKGROUND_RUNNER = env.str("CALCACHE_BACKGROUND_RUNNER", default="")
 CALCACHE_BACKGROUND_WORKERS = env.int("CALCACHE_BACKGROUND_WORKERS", default=2)
 CALCACHE_AVAILABILITY_PERMISSION = env.str("CALCACHE_AVAILABILITY_PERMISSION", default="")
 CALCACHE_RETIRE_AFTER_DAYS = env.int("CALCACHE_RETIRE_AFTER_DAYS", default=14)
@@ -190,3 +191,31 @@ CALCACHE_GOOGLE_TIMEOUT = env.float("CALCACHE_GOOGLE_TIMEOUT", default=30.0)
 CALCACHE_GOOGLE_MAX_ATTEMPTS = env.int("CALCACHE_GOOGLE_MAX_ATTEMPTS", default=5)
 CALCACHE_GOOGLE_RETRY_MAX_SECONDS = env.float("CALCACHE_GOOGLE_RETRY_MAX_SECONDS", default=60.0)
 CALCACHE_GOOGLE_BACKOFF_SECONDS = env.float("CALCACHE_GOOGLE_BACKOFF_SECONDS", default=0.5)
+CALCACHE_STALE_AFTER_MINUTES = env.int("CALCACHE_STALE_AFTER_MINUTES", default=180)
+CALCACHE_DIRTY_GRACE_SECONDS = env.int("CALCACHE_DIRTY_GRACE_SECONDS", default=120)
+CALCACHE_STALE_SWEEP_LIMIT = env.int("CALCACHE_STALE_SWEEP_LIMIT", default=10_000)
+CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE = env.int("CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE", default=30)
+CALCACHE_TASK_MAX_RETRIES = env.int("CALCACHE_TASK_MAX_RETRIES", default=8)
+CALCACHE_SYNC_LEASE_SECONDS = env.int("CALCACHE_SYNC_LEASE_SECONDS", default=900)
+CALCACHE_SYNC_PAGE_SIZE = env.int("CALCACHE_SYNC_PAGE_SIZE", default=2500)
+
+# --- Celery (project/celery.py; README "Background work") ---------------------------------
+# Empty: no broker; webhooks use the in-process runner and `sync_calendars` runs in-process.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="calcache")
+# A message is acknowledged after its task ran: a worker killed mid-sync leaves it to be
+# redelivered (at once on RabbitMQ; on Redis after the visibility timeout, which must be
+# longer than the longest sync).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# JSON, e.g. {"visibility_timeout": 7200} on Redis (seconds before an unacknowledged
+# message is handed to another worker).
+CELERY_BROKER_TRANSPORT_OPTIONS = env.json(
+    "CELERY_BROKER_TRANSPORT_OPTIONS", default={"visibility_timeout": 3600}
+)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE

@@ -14,6 +14,13 @@ from tests.factories import UserFactory
 pytest_plugins = ["calcache.emulator.fixtures"]
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.celery_worker import NO_BROKER, available_brokers
+
+    if not available_brokers():
+        terminalreporter.write_sep("!", NO_BROKER, red=True, bold=True)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
     # The database is rolled back after every test; the flag cache and the

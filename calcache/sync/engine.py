@@ -20,7 +20,7 @@ import enum
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,6 +78,8 @@ class SyncResult:
     full_reason: str = ""
     rolled_forward: bool = False
     error: str = ""
+    # What made a FAILED sync fail, for callers that decide about retrying (calcache.tasks).
+    exception: Exception | None = field(default=None, repr=False, compare=False)
 
     def add(self, write: PageWrite) -> None:
         self.upserted += write.upserted
@@ -153,7 +155,10 @@ class _CalendarSync:
         seen: set[str] = set()
         last = self._apply(
             self.client.iter_event_pages(
-                self.selected.calendar_id, time_min=window_start, time_max=window_end
+                self.selected.calendar_id,
+                time_min=window_start,
+                time_max=window_end,
+                page_size=conf.sync_page_size,
             ),
             seen,
         )
@@ -175,7 +180,9 @@ class _CalendarSync:
         try:
             last = self._apply(
                 self.client.iter_event_pages(
-                    self.selected.calendar_id, sync_token=self.token.sync_token
+                    self.selected.calendar_id,
+                    sync_token=self.token.sync_token,
+                    page_size=conf.sync_page_size,
                 )
             )
         except SyncTokenExpired as exc:
@@ -205,7 +212,10 @@ class _CalendarSync:
             return
         self._apply(
             self.client.iter_event_pages(
-                self.selected.calendar_id, time_min=self.token.window_end, time_max=wanted_end
+                self.selected.calendar_id,
+                time_min=self.token.window_end,
+                time_max=wanted_end,
+                page_size=conf.sync_page_size,
             )
         )
         self.token.window_end = wanted_end
@@ -270,23 +280,26 @@ def sync_calendar(
             run.run(force_full=full)
         except CredentialInvalid as exc:
             mark_credential_invalid(credential=credential, reason=str(exc))
-            _fail(result, token, f"credential invalid: {exc}", now)
+            _fail(result, token, exc, f"credential invalid: {exc}", now)
         except TokenDecryptionError as exc:
-            _fail(result, token, str(exc), now)
+            _fail(result, token, exc, str(exc), now)
         except CalendarNotFound as exc:
             SelectedCalendar.objects.filter(pk=selected.pk).update(enabled=False)
-            _fail(result, token, f"calendar not found, selection disabled: {exc}", now)
+            _fail(result, token, exc, f"calendar not found, selection disabled: {exc}", now)
         except GoogleError as exc:  # rate limits after retries, outages, bad requests
-            _fail(result, token, f"{type(exc).__name__}: {exc}", now)
+            _fail(result, token, exc, f"{type(exc).__name__}: {exc}", now)
         except Exception as exc:  # one calendar's failure never stops the others
             logger.exception("Sync of %s failed unexpectedly", selected.calendar_id)
-            _fail(result, token, f"{type(exc).__name__}: {exc}", now)
+            _fail(result, token, exc, f"{type(exc).__name__}: {exc}", now)
     return result
 
 
-def _fail(result: SyncResult, token: CalendarSyncToken, message: str, now: datetime) -> None:
+def _fail(
+    result: SyncResult, token: CalendarSyncToken, exc: Exception, message: str, now: datetime
+) -> None:
     result.outcome = SyncOutcome.FAILED
     result.error = message
+    result.exception = exc
     logger.warning("Sync of %s failed: %s", result.calendar_id, message)
     _record_error(token, message, now)
 

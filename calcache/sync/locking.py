@@ -3,8 +3,8 @@
 PostgreSQL: a session-level advisory lock keyed by the sync-token row, taken
 with ``pg_try_advisory_lock`` (never waits) and released in ``finally``; a
 crashed worker's lock dies with its connection. Other databases (SQLite): a
-lease on the token row taken with a compare-and-set UPDATE, which expires so a
-crashed worker cannot block the calendar forever.
+lease on the token row taken with a compare-and-set UPDATE, which expires
+(``CALCACHE_SYNC_LEASE_SECONDS``) so a crashed worker cannot block the calendar forever.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from calcache.conf import conf
 from calcache.models import CalendarSyncToken
 
 # First key of the two-int advisory lock: calcache's own namespace.
 ADVISORY_NAMESPACE = 0x6361_6C63  # "calc"
-LEASE = timedelta(minutes=15)
 
 
 @contextmanager
@@ -46,7 +46,7 @@ def calendar_lock(token: CalendarSyncToken) -> Iterator[bool]:
     acquired = bool(
         CalendarSyncToken.objects.filter(pk=token.pk)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .update(lock_owner=owner, locked_until=now + LEASE)
+        .update(lock_owner=owner, locked_until=now + timedelta(seconds=conf.sync_lease_seconds))
     )
     try:
         yield acquired

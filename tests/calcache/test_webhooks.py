@@ -129,9 +129,9 @@ def test_the_request_never_calls_google_and_a_burst_is_one_sync(
     settings.CALCACHE_BACKGROUND_RUNNER = "calcache.runner.DirtyFlagRunner"
     channel = PushChannel.objects.get()
     emulator.clear_requests()
-    for _ in range(5):
-        response = client.post(URL, headers=headers(channel))
-        assert response.status_code == 200 and response.json() == {"status": "queued"}
+    statuses = [client.post(URL, headers=headers(channel)).json()["status"] for _ in range(5)]
+    # the first notice marks the calendar and submits; the others find it already marked
+    assert statuses == ["queued"] + ["already queued"] * 4
     assert emulator.requests() == []  # no Google call inside the requests
     assert SelectedCalendar.objects.get().dirty_since is not None
     # the dirty mark is the queue: one sync drains the whole burst
@@ -145,14 +145,20 @@ def test_the_request_never_calls_google_and_a_burst_is_one_sync(
 def test_thread_pool_runner_coalesces_a_burst(watched: Mirror, emulator: EmulatorClient) -> None:
     pool = ThreadPoolRunner(workers=1)
     selected_id = SelectedCalendar.objects.get().pk
+    marked = SelectedCalendar.objects.filter(pk=selected_id)
     emulator.fail_next(1, kind="slow", delay=0.5, path="/events")  # keep the first run busy
+    emulator.clear_requests()
+    marked.update(dirty_since=timezone.now())  # what the webhook does before submitting
     for _ in range(6):
         pool.submit_sync(selected_id)
-    time.sleep(0.2)  # the first run has started; the rest collapse into one more
+    time.sleep(0.2)  # the first run has started (and cleared the mark); a new notice comes
+    marked.update(dirty_since=timezone.now())
     for _ in range(6):
         pool.submit_sync(selected_id)
     pool.wait_idle()
     assert pool.completed == 2
+    listings = [r for r in emulator.requests() if r["path"].endswith("/events")]
+    assert len(listings) == 2  # one sync for each notice seen while nothing ran
 
 
 @committing

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 from tqdm import tqdm
 
+from calcache.conf import conf
 from calcache.models import Credential, SelectedCalendar
 from calcache.sync import SyncOutcome, SyncResult, sync_calendars
 from flags.models import Team
@@ -92,15 +93,25 @@ class Command(BaseCommand):
         if not 1 <= workers <= MAX_WORKERS:
             raise CommandError(f"--workers must be between 1 and {MAX_WORKERS}.")
         if options["enqueue"]:
-            raise CommandError(
-                "--enqueue needs a Celery broker (CELERY_BROKER_URL), which this installation "
-                "does not configure; run without --enqueue to sync in this process."
-            )
+            if not conf.celery_enabled:
+                raise CommandError(
+                    "--enqueue needs a Celery broker (CELERY_BROKER_URL), which this "
+                    "installation does not configure; run without --enqueue to sync in "
+                    "this process."
+                )
+            if workers != 1:
+                raise CommandError(
+                    "--workers applies to syncs in this process; with --enqueue the Celery "
+                    "workers' --concurrency decides."
+                )
         calendars = list(self.select(options))
         quiet = options["quiet"]
         if not calendars:
             if not quiet:
                 self.stdout.write("No enabled calendar matches.")
+            return
+        if options["enqueue"]:
+            self.enqueue(calendars, full=options["full"])
             return
         progress = tqdm(
             total=len(calendars),
@@ -125,6 +136,34 @@ class Command(BaseCommand):
         failed = [r for r in results if r.outcome == SyncOutcome.FAILED]
         if failed:
             raise CommandError(f"{len(failed)} of {len(results)} calendar(s) failed.", returncode=1)
+
+    def enqueue(self, calendars: list[SelectedCalendar], *, full: bool) -> None:
+        """One ``calcache.sync_calendar`` task per calendar, over one broker connection."""
+        from kombu import Connection
+        from kombu.exceptions import OperationalError
+
+        from calcache.tasks import sync_calendar
+
+        app = sync_calendar.app
+        queued = 0
+        try:
+            with app.producer_or_acquire() as producer:
+                for selected in calendars:
+                    sync_calendar.apply_async(
+                        args=(selected.pk,), kwargs={"full": full}, producer=producer
+                    )
+                    queued += 1
+        except OperationalError as exc:
+            broker = Connection(app.conf.broker_url).as_uri()  # password masked
+            raise CommandError(
+                f"Could not reach the Celery broker at {broker} ({exc}); "
+                f"{queued} of {len(calendars)} task(s) were queued before it failed."
+            ) from None
+        queue = app.conf.task_default_queue
+        self.stdout.write(
+            f"Enqueued {queued} sync task(s) on queue {queue!r}; "
+            f"workers run them (celery -A project worker -Q {queue})."
+        )
 
     @staticmethod
     def advance(progress: tqdm[Any]) -> None:

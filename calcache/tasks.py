@@ -1,0 +1,141 @@
+"""Celery tasks: calcache's background work spread over many workers and machines.
+
+Used when the host configures a broker (``CELERY_BROKER_URL``); without one, the same
+work runs in-process (``calcache.runner``, ``sync_calendars``). Every task is idempotent
+and acknowledged late: a worker that dies mid-task leaves the message to be redelivered,
+and the per-calendar lock plus the checks in ``calcache.jobs`` make duplicates cheap
+no-ops. Task names are stable (``calcache.*``) so routes and beat entries can use them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import Task, shared_task
+from django.utils import timezone
+
+from calcache import jobs
+from calcache.conf import conf
+
+logger = logging.getLogger("calcache.tasks")
+
+TASK_OPTIONS: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
+
+
+def _redelivered(task: Task) -> bool:
+    return bool((task.request.delivery_info or {}).get("redelivered"))
+
+
+def _finish(task: Task, result: jobs.JobResult) -> dict[str, Any]:
+    """Retry when the job asked for it and retries are left; otherwise report."""
+    summary = result.as_dict()
+    if result.retry_in is None:
+        return summary
+    if task.request.retries >= conf.task_max_retries:
+        logger.warning(
+            "%s gave up on calendar %s after %s retries: %s",
+            task.name,
+            result.selected_calendar_id,
+            task.request.retries,
+            result.outcome,
+        )
+        return {**summary, "gave_up": True}
+    raise task.retry(countdown=max(result.retry_in, 0.0), max_retries=None)
+
+
+@shared_task(name="calcache.sync_calendar", **TASK_OPTIONS)
+def sync_calendar(
+    self: Task,
+    selected_calendar_id: int,
+    full: bool = False,
+    not_synced_since: str | None = None,
+) -> dict[str, Any]:
+    """Sync one selected calendar's SQL copy (``calcache.jobs.sync_queued``).
+
+    ``not_synced_since`` (ISO 8601): skip if a sync succeeded after it.
+    """
+    since = datetime.fromisoformat(not_synced_since) if not_synced_since else None
+    result = jobs.sync_queued(
+        selected_calendar_id,
+        full=full,
+        not_synced_since=since,
+        attempt=self.request.retries,
+        redelivered=_redelivered(self),
+    )
+    return _finish(self, result)
+
+
+@shared_task(name="calcache.refresh_calendar", **TASK_OPTIONS)
+def refresh_calendar(self: Task, selected_calendar_id: int) -> dict[str, Any]:
+    """A push notification's work: JSON blobs and SQL copy (``jobs.refresh_notified``)."""
+    return _finish(self, jobs.refresh_notified(selected_calendar_id, attempt=self.request.retries))
+
+
+@shared_task(name="calcache.stop_channel", **TASK_OPTIONS)
+def stop_channel(
+    self: Task, selected_calendar_id: int, channel_id: str, resource_id: str
+) -> dict[str, Any]:
+    """Stop a push channel Google still sends for but we no longer keep."""
+    from calcache.exceptions import GoogleError
+    from calcache.runner import run_stop
+
+    try:
+        run_stop(selected_calendar_id, channel_id, resource_id)
+    except GoogleError as exc:
+        # An unwanted channel that cannot be stopped simply expires.
+        logger.info("Channel %s not stopped: %s", channel_id, exc)
+        return {"channel_id": channel_id, "stopped": False, "error": str(exc)}
+    return {"channel_id": channel_id, "stopped": True}
+
+
+@shared_task(name="calcache.renew_channels", **TASK_OPTIONS)
+def renew_channels(self: Task) -> dict[str, Any]:
+    """Replace push channels before they expire; open missing ones (beat: hourly)."""
+    from calcache.channels import renew_channels as renew
+
+    if not conf.webhooks_enabled:
+        return {"skipped": "CALCACHE_WEBHOOK_URL is not set"}
+    report = renew()
+    return {
+        "renewed": report.renewed,
+        "opened": report.opened,
+        "stopped": report.stopped,
+        "failed": report.failed,
+    }
+
+
+@shared_task(name="calcache.cleanup", **TASK_OPTIONS)
+def cleanup(self: Task) -> dict[str, Any]:
+    """Delete events past ``CALCACHE_RETENTION_DAYS`` and expired JSON entries (beat: daily)."""
+    from calcache.cleanup import cleanup_calendar_cache
+
+    report = cleanup_calendar_cache(days=conf.retention_days)
+    return {
+        "events": report.events,
+        "json_entries": report.json_entries,
+        "sync_tokens": report.sync_tokens,
+        "seconds": round(report.seconds, 3),
+    }
+
+
+@shared_task(name="calcache.refresh_stale", **TASK_OPTIONS)
+def refresh_stale(self: Task) -> dict[str, int]:
+    """Enqueue a sync for each calendar whose last success is older than
+    ``CALCACHE_STALE_AFTER_MINUTES`` and a refresh for each one a notification marked
+    and nobody refreshed (beat: every 5 minutes)."""
+    from calcache.selectors import calendars_needing_sync
+
+    now = timezone.now()
+    due = calendars_needing_sync(
+        now=now,
+        stale_after=timedelta(minutes=conf.stale_after_minutes),
+        dirty_grace=timedelta(seconds=conf.dirty_grace_seconds),
+        limit=conf.stale_sweep_limit,
+    )
+    for selected_id in due.dirty:
+        refresh_calendar.delay(selected_id)
+    for selected_id in due.stale:
+        sync_calendar.delay(selected_id, not_synced_since=now.isoformat())
+    return {"dirty": len(due.dirty), "stale": len(due.stale)}

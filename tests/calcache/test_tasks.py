@@ -1,0 +1,398 @@
+"""calcache.tasks and calcache.jobs without a broker: retry decisions, duplicate handling,
+per-account pacing, the stale sweep's choice of calendars, and `sync_calendars --enqueue`'s
+errors. Celery runs the tasks eagerly (``Task.apply``: retries happen at once, in-process);
+the real broker and worker processes are in test_tasks_worker.py."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from calcache import jobs, ratelimit
+from calcache.conf import conf
+from calcache.emulator import EmulatorClient
+from calcache.models import CalendarEvent, CalendarSyncToken, PushChannel, SelectedCalendar
+from calcache.selectors import calendars_needing_sync
+from calcache.sync.locking import calendar_lock
+from calcache.tasks import cleanup, refresh_stale, renew_channels, sync_calendar
+from flags.models import Flag
+from flags.names import WRITE_FLAG
+from tests.factories import (
+    CalendarEventFactory,
+    CalendarSyncTokenFactory,
+    CredentialFactory,
+    SelectedCalendarFactory,
+    UserFactory,
+)
+from tests.markers import committing
+from tests.sync.conftest import Mirror, make_mirror
+
+
+@pytest.fixture(autouse=True)
+def _one_google_attempt(settings: Any) -> None:
+    # Each job's Google call fails at once, so the decision under test is the task's.
+    settings.CALCACHE_GOOGLE_MAX_ATTEMPTS = 1
+
+
+@pytest.fixture
+def mirror(emulator: EmulatorClient, write_flag_on: None) -> Mirror:
+    mirror = make_mirror(emulator)
+    mirror.advance(timezone.now() - mirror.now)  # jobs sync at the real "now"
+    start = mirror.now.replace(minute=0, second=0, microsecond=0)
+    for day in range(1, 4):
+        emulator.add_event(
+            mirror.email,
+            start=start + timedelta(days=day),
+            end=start + timedelta(days=day, hours=1),
+        )
+    return mirror
+
+
+def listings(emulator: EmulatorClient) -> int:
+    return sum(1 for request in emulator.requests() if request["path"].endswith("/events"))
+
+
+@contextmanager
+def lock_held_elsewhere(mirror: Mirror) -> Iterator[None]:
+    """Another connection (a worker) holds the calendar's sync lock meanwhile."""
+    mirror.sync()  # the token row the lock is keyed on
+    token = mirror.token()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with calendar_lock(token) as acquired:
+                assert acquired
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(30)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(30)
+
+
+# --- the task and its retry decisions -----------------------------------------------------
+
+
+def test_the_task_syncs_the_calendar_and_reports(mirror: Mirror) -> None:
+    outcome = sync_calendar.apply(args=(mirror.selected().pk,)).get()
+    assert outcome["outcome"] == "full" and outcome["upserted"] == 3
+    assert outcome["retry_in"] is None
+    mirror.assert_mirrors_window()
+
+
+def test_a_rate_limit_waits_as_long_as_google_asked_and_cools_the_whole_account(
+    mirror: Mirror, emulator: EmulatorClient
+) -> None:
+    emulator.fail_next(1, status=429, reason="rateLimitExceeded", retry_after=7, path="/events")
+    result = jobs.sync_queued(mirror.selected().pk)
+    assert result.outcome == "failed" and result.retry_in == 7.0
+    # the account's other calendars wait too, without asking Google
+    emulator.clear_requests()
+    paced = jobs.sync_queued(mirror.selected().pk)
+    assert paced.outcome == jobs.PACED and paced.retry_in is not None
+    assert 5.0 < paced.retry_in <= 7.0
+    assert listings(emulator) == 0
+
+
+def test_an_outage_is_retried_with_backoff_until_the_sync_succeeds(
+    mirror: Mirror, emulator: EmulatorClient
+) -> None:
+    emulator.fail_next(1, status=503, reason="backendError", path="/events")
+    first = jobs.sync_queued(mirror.selected().pk, attempt=0)
+    assert first.outcome == "failed" and first.retry_in is not None
+    assert jobs.BACKOFF_BASE_SECONDS / 2 <= first.retry_in <= jobs.BACKOFF_BASE_SECONDS
+    emulator.clear_requests()
+    emulator.fail_next(2, status=503, reason="backendError", path="/events")
+    outcome = sync_calendar.apply(args=(mirror.selected().pk,)).get()
+    assert outcome["outcome"] == "full"
+    statuses = [r["status"] for r in emulator.requests() if r["path"].endswith("/events")]
+    # two outages retried by the task, then the sync (after one 401 and a token refresh:
+    # the emulator's clock moved past the access token's expiry)
+    assert [s for s in statuses if s != 401] == [503, 503, 200]
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    ceilings = [jobs.BACKOFF_BASE_SECONDS * 2**n for n in range(4)]
+    for attempt, ceiling in enumerate(ceilings):
+        assert ceiling / 2 <= jobs.backoff(attempt) <= ceiling
+    assert jobs.backoff(20) <= jobs.BACKOFF_MAX_SECONDS
+
+
+def test_the_task_gives_up_after_its_retries_and_leaves_the_calendar_stale(
+    mirror: Mirror, emulator: EmulatorClient, settings: Any
+) -> None:
+    settings.CALCACHE_TASK_MAX_RETRIES = 2
+    emulator.fail_next(50, status=503, reason="backendError", path="/events")
+    outcome = sync_calendar.apply(args=(mirror.selected().pk,)).get()
+    assert outcome["gave_up"] is True and outcome["outcome"] == "failed"
+    assert listings(emulator) == 3
+    assert "GoogleUnavailable" in mirror.token().last_error
+
+
+def test_an_invalid_credential_is_never_retried(mirror: Mirror, emulator: EmulatorClient) -> None:
+    emulator.revoke(mirror.email)
+    emulator.expire_access_tokens(mirror.email)
+    outcome = sync_calendar.apply(args=(mirror.selected().pk,)).get()
+    assert outcome["outcome"] == "failed" and outcome["retry_in"] is None
+    assert "gave_up" not in outcome
+    assert listings(emulator) == 1  # the one refused attempt, never retried
+    assert mirror.selected().credential.invalid
+
+
+def test_a_spent_daily_quota_is_not_retried(mirror: Mirror, emulator: EmulatorClient) -> None:
+    emulator.fail_next(1, status=403, reason="quotaExceeded", path="/events")
+    result = jobs.sync_queued(mirror.selected().pk)
+    assert result.outcome == "failed" and result.retry_in is None
+
+
+def test_a_missing_or_disabled_calendar_is_skipped(mirror: Mirror) -> None:
+    assert jobs.sync_queued(999_999).outcome == jobs.GONE
+    SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(enabled=False)
+    assert sync_calendar.apply(args=(mirror.selected().pk,)).get()["outcome"] == jobs.GONE
+
+
+def test_a_sweep_task_that_waited_past_a_newer_sync_does_nothing(
+    mirror: Mirror, emulator: EmulatorClient
+) -> None:
+    queued_at = mirror.now - timedelta(seconds=1)
+    mirror.sync()  # another path synced it (at mirror.now) while the task waited
+    emulator.clear_requests()
+    outcome = sync_calendar.apply(
+        args=(mirror.selected().pk,), kwargs={"not_synced_since": queued_at.isoformat()}
+    ).get()
+    assert outcome["outcome"] == jobs.FRESH
+    assert listings(emulator) == 0
+
+
+@committing
+def test_a_duplicate_collapses_into_the_running_sync_but_a_redelivery_waits_for_it(
+    mirror: Mirror,
+) -> None:
+    with lock_held_elsewhere(mirror):
+        duplicate = jobs.sync_queued(mirror.selected().pk)
+        assert duplicate.outcome == "skipped: locked" and duplicate.retry_in is None
+        redelivered = jobs.sync_queued(mirror.selected().pk, redelivered=True)
+        assert redelivered.retry_in == jobs.LOCK_RETRY_SECONDS
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+def test_a_notification_refresh_is_skipped_when_a_refresh_started_since(
+    mirror: Mirror, emulator: EmulatorClient
+) -> None:
+    emulator.clear_requests()
+    result = jobs.refresh_notified(mirror.selected().pk)
+    assert result.outcome == jobs.ALREADY_SYNCED
+    assert emulator.requests() == []
+
+
+def test_a_notification_refresh_syncs_and_clears_the_mark(mirror: Mirror) -> None:
+    SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(dirty_since=timezone.now())
+    result = jobs.refresh_notified(mirror.selected().pk)
+    assert result.outcome == "full" and result.retry_in is None
+    assert mirror.selected().dirty_since is None
+    mirror.assert_mirrors_window()
+
+
+def test_a_failed_notification_refresh_puts_its_mark_back(
+    mirror: Mirror, emulator: EmulatorClient
+) -> None:
+    marked_at = timezone.now() - timedelta(seconds=30)
+    SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(dirty_since=marked_at)
+    emulator.fail_next(1, status=503, reason="backendError", path="/events")
+    result = jobs.refresh_notified(mirror.selected().pk)
+    assert result.retry_in is not None
+    assert mirror.selected().dirty_since == marked_at  # the retry (or the sweep) finds it
+
+
+@committing
+def test_a_notification_refresh_behind_a_running_sync_retries(mirror: Mirror) -> None:
+    with lock_held_elsewhere(mirror):
+        marked_at = timezone.now() - timedelta(seconds=3)
+        SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(dirty_since=marked_at)
+        result = jobs.refresh_notified(mirror.selected().pk)
+    # the running sync may have listed the calendar before the change
+    assert result.outcome == "skipped: locked"
+    assert result.retry_in == jobs.LOCK_RETRY_SECONDS
+    assert mirror.selected().dirty_since == marked_at
+
+
+@committing
+def test_a_lost_refresh_is_submitted_again_by_the_next_notification(
+    mirror: Mirror, settings: Any, client: Client
+) -> None:
+    settings.CALCACHE_WEBHOOK_TOKEN = "t0ken"
+    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.runner.DirtyFlagRunner"
+    channel = PushChannel.objects.create(
+        selected_calendar=mirror.selected(),
+        channel_id="c1",
+        resource_id="r1",
+        expiration=timezone.now() + timedelta(days=1),
+    )
+    headers = {
+        "X-Goog-Channel-ID": channel.channel_id,
+        "X-Goog-Channel-Token": "t0ken",
+        "X-Goog-Resource-State": "exists",
+    }
+    url = "/calendar-cache/webhooks/google/"
+    assert client.post(url, headers=headers).json() == {"status": "queued"}
+    assert client.post(url, headers=headers).json() == {"status": "already queued"}
+    lost = timezone.now() - timedelta(seconds=conf.dirty_grace_seconds + 1)
+    SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(dirty_since=lost)
+    assert client.post(url, headers=headers).json() == {"status": "queued"}
+
+
+# --- per-account pacing ---------------------------------------------------------------------
+
+
+def test_each_account_has_its_own_budget_of_sync_starts(db: None, settings: Any) -> None:
+    settings.CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE = 2
+    assert ratelimit.seconds_until_allowed(1) == 0.0
+    assert ratelimit.seconds_until_allowed(1) == 0.0
+    wait = ratelimit.seconds_until_allowed(1)
+    assert 0.0 < wait <= ratelimit.WINDOW_SECONDS
+    assert ratelimit.seconds_until_allowed(2) == 0.0  # another account is not held back
+    settings.CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE = 0
+    assert ratelimit.seconds_until_allowed(1) == 0.0  # 0: no budget
+
+
+def test_a_paced_job_asks_to_retry_without_calling_google(
+    mirror: Mirror, emulator: EmulatorClient, settings: Any
+) -> None:
+    settings.CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE = 1
+    assert jobs.sync_queued(mirror.selected().pk).outcome == "full"
+    emulator.clear_requests()
+    paced = jobs.sync_queued(mirror.selected().pk)
+    assert paced.outcome == jobs.PACED and paced.retry_in is not None and paced.retry_in > 0
+    assert emulator.requests() == []
+
+
+# --- the stale sweep ------------------------------------------------------------------------
+
+
+def test_the_sweep_picks_marked_lost_and_stale_calendars_of_writers_only(db: None) -> None:
+    now = timezone.now()
+    writer, reader = UserFactory(), UserFactory()
+    flag = Flag.objects.get(name=WRITE_FLAG)
+    flag.users.add(writer)
+
+    def calendar(user: Any = writer, **fields: Any) -> SelectedCalendar:
+        account = f"account{SelectedCalendar.objects.count()}@example.com"
+        credential = CredentialFactory(user=user, account_email=account)
+        return SelectedCalendarFactory(credential=credential, **fields)
+
+    def synced(selected: SelectedCalendar, ago: timedelta) -> SelectedCalendar:
+        CalendarSyncTokenFactory(
+            credential=selected.credential,
+            calendar_id=selected.calendar_id,
+            last_sync_at=now - ago,
+        )
+        return selected
+
+    never = calendar()
+    old = synced(calendar(), timedelta(hours=5))
+    fresh = synced(calendar(), timedelta(minutes=5))
+    lost = synced(calendar(dirty_since=now - timedelta(minutes=10)), timedelta(minutes=1))
+    synced(calendar(dirty_since=now - timedelta(seconds=10)), timedelta(minutes=1))  # in grace
+    calendar(user=reader)  # write flag off: a sync would write nothing
+    calendar(enabled=False)
+    invalid = calendar()
+    invalid.credential.invalid = True
+    invalid.credential.save()
+
+    due = calendars_needing_sync(
+        now=now,
+        stale_after=timedelta(hours=1),
+        dirty_grace=timedelta(minutes=2),
+        limit=100,
+    )
+    assert due.dirty == [lost.pk]
+    assert due.stale == [never.pk, old.pk]  # never synced first, then the oldest
+    assert fresh.pk not in due.stale
+    limited = calendars_needing_sync(
+        now=now, stale_after=timedelta(hours=1), dirty_grace=timedelta(minutes=2), limit=2
+    )
+    assert limited.dirty == [lost.pk] and limited.stale == [never.pk]
+
+
+def test_the_sweep_task_syncs_what_is_stale(
+    mirror: Mirror, emulator: EmulatorClient, settings: Any
+) -> None:
+    from project.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # .delay() runs in-process, as on a broker-less site
+    try:
+        swept = refresh_stale.apply().get()
+    finally:
+        app.conf.task_always_eager = eager
+    assert swept == {"dirty": 0, "stale": 1}
+    assert mirror.token().last_sync_at is not None
+    mirror.assert_mirrors_window()
+
+
+def test_periodic_tasks_report_what_they_did(db: None) -> None:
+    assert renew_channels.apply().get() == {"skipped": "CALCACHE_WEBHOOK_URL is not set"}
+    CalendarEventFactory(
+        start_time=timezone.now() - timedelta(days=400),
+        end_time=timezone.now() - timedelta(days=399),
+    )
+    CalendarEventFactory()
+    report = cleanup.apply().get()
+    assert report["events"] == 1
+    assert CalendarEvent.objects.count() == 1
+
+
+# --- configuration and the command ------------------------------------------------------------
+
+
+def test_the_runner_follows_the_broker_setting(settings: Any) -> None:
+    settings.CALCACHE_BACKGROUND_RUNNER = ""
+    settings.CELERY_BROKER_URL = ""
+    assert conf.background_runner == "calcache.runner.ThreadPoolRunner"
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    assert conf.background_runner == "calcache.runner.CeleryRunner"
+    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.runner.DirtyFlagRunner"
+    assert conf.background_runner == "calcache.runner.DirtyFlagRunner"
+
+
+def test_checks_reject_a_celery_runner_without_broker_and_bad_numbers(settings: Any) -> None:
+    settings.CELERY_BROKER_URL = ""
+    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.runner.CeleryRunner"
+    settings.CALCACHE_SYNC_PAGE_SIZE = 5000
+    ids = {message.id for message in run_checks()}
+    assert {"calcache.E010", "calcache.E011"} <= ids
+
+
+def test_enqueue_refuses_workers_and_reports_an_unreachable_broker(
+    mirror: Mirror, settings: Any
+) -> None:
+    from tests.celery_worker import producer_for
+
+    with producer_for("redis://127.0.0.1:1/0", settings):
+        with pytest.raises(CommandError, match="--workers applies to syncs in this process"):
+            call_command("sync_calendars", "--enqueue", "--workers", "2")
+        with pytest.raises(CommandError, match=r"Could not reach the Celery broker at redis://"):
+            call_command("sync_calendars", "--enqueue", stdout=StringIO())
+    assert not CalendarSyncToken.objects.filter(last_sync_at__isnull=False).exists()
