@@ -2,13 +2,17 @@
 
     .venv/bin/python bench/write_path.py [--events 20000] [--page 2500] [--rounds 3]
                                          [--database-url postgres://...] [--sqlite]
+                                         [--no-seed]
 
 Creates (or reuses) the database, migrates it, and measures, interleaved in the
-same run so machine noise cancels: events/s for new rows and for updates (every
-etag changed) of ``calcache.sync.writes.apply_page`` and of the seed's
+same run (the order of the paths alternates between rounds) so machine noise cancels:
+events/s of ``calcache.sync.writes.apply_page`` for new rows, updates (every etag
+changed) and unchanged events (a full sync that finds nothing new); on PostgreSQL the
+same ``apply_page`` with its ORM upsert (what SQLite runs, and what PostgreSQL ran
+before its COPY path); and, for new rows and updates, the seed's
 ``prisma.$transaction(events.map(upsert))`` written here with the ORM's
-``update_or_create`` inside one transaction. Prints the absolute figures and the
-ratio; asserts nothing about timings.
+``update_or_create`` inside one transaction (``--no-seed`` skips it: it takes most of
+the run). Prints the absolute figures and the ratios; asserts nothing about timings.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -105,6 +111,19 @@ def calcache_path(selected: Any, mapped: list[Any], page: int) -> None:
         apply_page(selected=selected, changed=mapped[offset : offset + page], cancelled_ids=[])
 
 
+@contextmanager
+def orm_upsert() -> Iterator[None]:
+    """``apply_page`` with its ORM upsert on any database (SQLite's path)."""
+    from calcache.sync import writes
+
+    fast = writes._upsert_postgresql
+    writes._upsert_postgresql = writes._upsert_orm
+    try:
+        yield
+    finally:
+        writes._upsert_postgresql = fast
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
@@ -112,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--no-seed", action="store_true", help="skip the seed baseline")
     args = parser.parse_args()
     setup(args)
 
@@ -127,42 +147,65 @@ def main() -> None:
     )
     tz = calendar_zone("Europe/London")
     start = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    mapped = {
+        kind: [
+            map_event(item, calendar_tz=tz, store_summary=True)
+            for item in resources(args.events, offset=0, version=version, start=start)
+        ]
+        for kind, version in (("new", 1), ("update", 2), ("unchanged", 2))
+    }
+    paths = ["calcache"]
+    if connection.vendor == "postgresql":
+        paths.append("orm")
+    if not args.no_seed:
+        paths.append("seed")
     figures: dict[str, list[float]] = {}
 
-    def measure(label: str, run: Any) -> None:
-        began = time.perf_counter()
-        run()
-        figures.setdefault(label, []).append(args.events / (time.perf_counter() - began))
-
     for round_number in range(args.rounds):
-        for path in ("calcache", "seed"):
+        order = paths if round_number % 2 == 0 else paths[::-1]
+        for path in order:
             calendar_id = f"{path}-{round_number}@example.com"
             selected, _ = SelectedCalendar.objects.get_or_create(
                 credential=credential, calendar_id=calendar_id
             )
             selected.credential = credential
             CalendarEvent.objects.filter(credential=credential, calendar_id=calendar_id).delete()
-            for kind, version in (("new", 1), ("update", 2)):
-                items = resources(args.events, offset=0, version=version, start=start)
-                mapped = [map_event(i, calendar_tz=tz, store_summary=True) for i in items]
-                if path == "calcache":
-                    measure(
-                        f"{kind}:calcache",
-                        lambda m=mapped, s=selected: calcache_path(s, m, args.page),
-                    )
-                else:
-                    measure(f"{kind}:seed", lambda m=mapped, s=selected: seed_baseline(s, m))
+            for kind, events in mapped.items():
+                if path == "seed" and kind == "unchanged":
+                    continue  # update_or_create writes every row anyway
+                with orm_upsert() if path == "orm" else nullcontext():
+                    began = time.perf_counter()
+                    if path == "seed":
+                        seed_baseline(selected, events)
+                    else:
+                        calcache_path(selected, events, args.page)
+                    elapsed = time.perf_counter() - began
+                figures.setdefault(f"{kind}:{path}", []).append(args.events / elapsed)
     CalendarEvent.objects.filter(credential=credential).delete()
 
     print(
         f"Sync write path on {connection.vendor}, {args.events} events, pages of {args.page}, "
         f"{args.rounds} interleaved rounds (median events/s)"
     )
-    print(f"{'':8} {'calcache':>12} {'seed baseline':>14} {'ratio':>7}")
-    for kind in ("new", "update"):
-        ours = statistics.median(figures[f"{kind}:calcache"])
-        seed = statistics.median(figures[f"{kind}:seed"])
-        print(f"{kind:8} {ours:12,.0f} {seed:14,.0f} {ours / seed:6.1f}x")
+    columns = {"calcache": "calcache", "orm": "ORM upsert", "seed": "seed baseline"}
+    header = "".join(f"{columns[path]:>15}" for path in paths)
+    ratios = "".join(f"{'vs ' + path:>10}" for path in paths[1:])
+    print(f"{'':10}{header}{ratios}")
+    for kind in mapped:
+        medians = {
+            path: statistics.median(figures[f"{kind}:{path}"])
+            for path in paths
+            if f"{kind}:{path}" in figures
+        }
+        cells = "".join(
+            f"{medians[path]:15,.0f}" if path in medians else f"{'-':>15}" for path in paths
+        )
+        ours = medians["calcache"]
+        cells += "".join(
+            f"{ours / medians[path]:9.1f}x" if path in medians else f"{'-':>10}"
+            for path in paths[1:]
+        )
+        print(f"{kind:10}{cells}")
 
 
 if __name__ == "__main__":
