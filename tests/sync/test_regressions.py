@@ -24,6 +24,7 @@ from calcache.selectors import busy_intervals, sync_coverage
 from calcache.sync import SyncOutcome, engine
 from calcache.sync.engine import ROLL_FORWARD_STEP
 from tests.factories import CalendarEventFactory
+from tests.markers import committing
 from tests.sync.conftest import Mirror, force_page_size, make_mirror
 
 pytestmark = pytest.mark.django_db
@@ -620,7 +621,7 @@ def test_full_sync_after_410_never_shows_an_empty_calendar(
     mirror.assert_mirrors_window()
 
 
-@pytest.mark.django_db(transaction=True)
+@committing
 def test_full_sync_seen_from_another_connection(
     emulator: EmulatorClient, write_flag_on: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
