@@ -667,13 +667,13 @@ def availability_sql(sample: Sample, form: str, longest: timedelta | None) -> st
         qs = CalendarEvent.objects.filter(
             credential_id=sample.credential_id, calendar_id__in=sample.calendars
         )
-    qs = (
+    rows = (
         qs.busy()
         .overlapping(sample.start, sample.end, longest=longest)
         .order_by("start_time")
         .values_list("start_time", "end_time")
     )
-    sql, params = qs.query.sql_with_params()
+    sql, params = rows.query.sql_with_params()
     with connection.cursor() as cursor:
         return str(cursor.mogrify(sql, params))
 
@@ -898,7 +898,7 @@ def render_upserts(rows: list[dict[str, Any]], batch_size: int) -> list[str]:
             update_fields=update,
             unique_fields=unique,
         )
-        query.insert_values(fields, objs, raw=False)
+        query.insert_values(fields, list[Any](objs), raw=False)
         compiler = query.get_compiler(connection=connection)
         compiler.returning_fields = meta.db_returning_fields
         [(sql, params)] = compiler.as_sql()

@@ -1,32 +1,47 @@
-"""calcache benchmark: the SQL cache side by side with the legacy JSON cache it replaces.
+"""calcache benchmark: the SQL cache side by side with the legacy JSON cache it replaces,
+the sync end to end, and how both scale.
 
-    .venv/bin/python bench/run.py [--events 1000000] [--quick] [--sqlite]
+    .venv/bin/python bench/run.py [--events 5000000] [--quick] [--sqlite]
+                                  [--only reads,writes,e2e,scaling,celery,cleanup]
                                   [--database-url postgres://...] [--samples 300]
 
 (``make bench BENCH_ARGS="--quick"``.) Creates what it needs: the PostgreSQL database of
 DATABASE_URL (default postgres://postgres@127.0.0.1:5432/calcache_bench; its name must
 contain "bench" because its calcache tables are emptied), or with ``--sqlite`` a file under
-bench/results/. Migrates it, fills it (COPY on PostgreSQL, executemany on SQLite) and
-measures, interleaved in one run:
+bench/results/. Migrates it, fills it (bench/fill.py: parallel COPY on PostgreSQL, with
+the event table's unique constraint and busy index rebuilt after each big step;
+executemany on SQLite) and measures, interleaved in one run, these sections (``--only``
+picks some; each is one function, its figures one key of the results):
 
-* availability reads for 1 day / 1 week / 1 month windows over random users:
+* ``reads``: availability reads for 1 day / 1 week / 1 month windows over random users:
   ``calcache.selectors.busy_intervals`` (the ORM path), the very SQL it sent replayed on a
   raw psycopg cursor, server time from EXPLAIN (ANALYZE) (PostgreSQL), and
   ``calcache.legacy.cached_busy`` on JSON blobs built from the same events; every sample's
   answers are compared and mismatches counted and printed;
-* the sync write path: ``apply_page`` vs the seed's one-upsert-per-row transaction
-  (bench/write_path.py's functions), new rows and updates;
-* cleanup: ``cleanup_calendar_cache`` rows/s on an old tail, and the p99 of
+* ``writes``: the sync write path: ``apply_page`` vs the seed's one-upsert-per-row
+  transaction (bench/write_path.py's functions), new rows and updates;
+* ``e2e``: full syncs end to end (bench/sync_bench.py): the Google Calendar API emulator in
+  its own process, google-api-python-client, ``calcache.sync.sync_calendars`` and the
+  database, events/s, split into HTTP + parse, mapping and DB + engine by timing the same
+  listing (``GoogleCalendarClient.iter_event_pages``) and its mapping alone in the same
+  rounds;
+* ``scaling``: ``scaling-reads``, the p50 of ``busy_intervals`` after each step as the same
+  table grows (100k, 1M, 5M events by default), and ``scaling-sync``,
+  ``manage.py sync_calendars --workers 1/2/4 --full`` over 120 calendars of the emulator,
+  as calendars/min and events/s, and ``celery``, the same calendars as one
+  ``calcache.sync_calendar`` message each through a real broker (``--broker-url``, default
+  Redis) to ``celery -A project worker --concurrency 1/2/4`` (bench/celery_bench.py);
+* ``cleanup``: ``cleanup_calendar_cache`` rows/s on an old tail, and the p99 of
   ``busy_intervals`` from a second process during cleanup vs idle.
 
-Prints a table and writes bench/results/<date>.json (``--quick``: quick-<date>.json,
+Prints a table and writes bench/results/<date>.json for a complete default run
+(``--quick``: quick-<date>.json; a partial or resized run: partial-<date>.json.tmp; both
 gitignored). Asserts nothing about timings.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import multiprocessing
 import os
@@ -35,7 +50,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -46,7 +61,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import EVENT_COLUMNS  # noqa: E402
+from bench.celery_bench import DEFAULT_BROKER, measure_celery_workers  # noqa: E402
+from bench.fill import Fill, Filler, default_workers  # noqa: E402
+from bench.sync_bench import measure_e2e, measure_sync_workers  # noqa: E402
 from bench.write_path import (  # noqa: E402
     DEFAULT_URL,
     calcache_path,
@@ -56,12 +73,13 @@ from bench.write_path import (  # noqa: E402
 )
 
 RESULTS = ROOT / "bench" / "results"
-DAY = 86400
 WINDOWS = {"1 day": 1, "1 week": 7, "1 month": 30}
-PAST_DAYS, FUTURE_DAYS = 90, 180  # events start in [now - 90d, now + 180d)
-TAIL_AGE_DAYS = (130, 400)  # the old tail cleanup deletes: ended 130-400 days ago
 CLEANUP_DAYS = 120
-DURATIONS_MIN = (30,) * 35 + (45,) * 10 + (60,) * 30 + (90,) * 12 + (15,) * 5 + (120,) * 5
+# Run order. "scaling" on the command line means both of its parts.
+SECTIONS = ("reads", "writes", "e2e", "scaling-reads", "scaling-sync", "celery", "cleanup")
+ALIASES = {"scaling": ("scaling-reads", "scaling-sync", "celery")}
+# Sections that need the filled table (the others bring their own data).
+NEEDS_FILL = {"reads", "scaling-reads", "cleanup"}
 
 
 def log(message: str) -> None:
@@ -126,263 +144,6 @@ def empty_tables() -> None:
     get_user_model().objects.filter(username__startswith="bench-").delete()
 
 
-# --- data ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Fill:
-    users: list[Any] = field(default_factory=list)  # auth users, in id order
-    credentials: dict[int, Any] = field(default_factory=dict)  # user id -> Credential
-    calendars: dict[int, list[str]] = field(default_factory=dict)  # credential id -> ids
-    longest: dict[tuple[int, str], int] = field(default_factory=dict)  # seconds
-    rows: int = 0
-    tail_rows: int = 0
-    seconds: float = 0.0
-
-
-def new_id(rng: random.Random) -> str:
-    return base64.b32hexencode(rng.randbytes(10)).decode("ascii").rstrip("=").lower()
-
-
-def compact(sec: int) -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(sec))
-
-
-def one_calendar(
-    rng: random.Random, n: int, first: int, days: int
-) -> Iterator[tuple[str, str, int, int, bool]]:
-    """(event id, recurring event id, start, end, all day) of ``n`` events starting in
-    ``[first, first + days)``: mostly 30-90 min, 4% all-day, 0.5% of 2-5 days, and
-    recurring series whose instances carry Google's ``<base>_<start>`` ids."""
-    made = 0
-    while made < n:
-        if n - made >= 4 and rng.random() < 0.03:
-            step = rng.choice((1, 7, 7, 14))
-            count = min(n - made, rng.randint(4, 20), (days - 1) // step + 1)
-            start = (
-                first + rng.randrange(days - step * (count - 1)) * DAY + rng.randrange(24, 76) * 900
-            )
-            length = rng.choice(DURATIONS_MIN) * 60
-            base = new_id(rng)
-            for k in range(count):
-                at = start + k * step * DAY
-                yield f"{base}_{compact(at)}", base, at, at + length, False
-            made += count
-            continue
-        day = first + rng.randrange(days) * DAY
-        kind = rng.random()
-        if kind < 0.005:
-            yield new_id(rng), "", day, day + rng.randint(2, 5) * DAY, True
-        elif kind < 0.045:
-            yield new_id(rng), "", day, day + DAY, True
-        else:
-            start = day + rng.randrange(24, 76) * 900
-            yield new_id(rng), "", start, start + rng.choice(DURATIONS_MIN) * 60, False
-        made += 1
-
-
-def attributes(rng: random.Random) -> tuple[str, str, str]:
-    """(status, transparency, own response): ~3% cancelled, 3% free, 2% declined."""
-    r = rng.random()
-    status = "cancelled" if r < 0.03 else "tentative" if r < 0.05 else "confirmed"
-    transparency = "transparent" if rng.random() < 0.03 else "opaque"
-    r = rng.random()
-    response = "declined" if r < 0.02 else "accepted" if r < 0.5 else ""
-    return status, transparency, response
-
-
-class EventWriter:
-    """Writes event rows: COPY on PostgreSQL, executemany on SQLite."""
-
-    def __init__(self, vendor: str, now: int) -> None:
-        self.vendor = vendor
-        self.now = now
-        self.buffer: list[tuple[Any, ...]] = []
-        self.count = 0
-
-    def add(self, row: tuple[Any, ...]) -> None:
-        self.buffer.append(row)
-        if len(self.buffer) >= 20_000:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.buffer:
-            return
-        from django.db import connection, transaction
-
-        if self.vendor == "postgresql":
-            lines = []
-            for row in self.buffer:
-                lines.append(
-                    "\t".join(
-                        _copy_text(value)
-                        for value in row[:7]
-                        + (_pg_time(row[7]), _pg_time(row[8]))
-                        + row[9:14]
-                        + (_pg_time(self.now),) * 4
-                        + row[14:]
-                    )
-                    + "\n"
-                )
-            with connection.cursor() as cur:
-                raw = cur.cursor
-                with raw.copy(
-                    f"COPY calcache_calendarevent ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
-                ) as copy:
-                    copy.write("".join(lines))
-        else:
-            now = _sqlite_time(self.now)
-            params = [
-                row[:7] + (_sqlite_time(row[7]), _sqlite_time(row[8])) + row[9:14] + (now,) * 4
-                for row in self.buffer
-            ]
-            params = [p + row[14:] for p, row in zip(params, self.buffer, strict=True)]
-            placeholders = ", ".join(["%s"] * len(EVENT_COLUMNS))
-            with transaction.atomic(), connection.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO calcache_calendarevent ({', '.join(EVENT_COLUMNS)}) "
-                    f"VALUES ({placeholders})",
-                    params,
-                )
-        self.count += len(self.buffer)
-        self.buffer.clear()
-
-
-def _copy_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return str(value)
-
-
-def _pg_time(sec: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(sec))
-
-
-def _sqlite_time(sec: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(sec))
-
-
-def fill(args: argparse.Namespace, rng: random.Random, now: datetime) -> Fill:
-    """Users, credentials, the old tail (low primary keys, as history is), the events,
-    then selected calendars with their exact longest event, and covering sync tokens."""
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-
-    from calcache.models import CalendarSyncToken, Credential, SelectedCalendar
-
-    began = time.perf_counter()
-    result = Fill()
-    User = get_user_model()
-    User.objects.bulk_create(
-        [User(username=f"bench-{n}", email=f"bench-{n}@example.com") for n in range(args.users)],
-        batch_size=2000,
-    )
-    result.users = list(User.objects.filter(username__startswith="bench-").order_by("id"))
-    Credential.objects.bulk_create(
-        [
-            Credential(user=user, account_email=user.email, encrypted_token="gAAAAA-bench")
-            for user in result.users
-        ],
-        batch_size=2000,
-    )
-    for credential in Credential.objects.filter(user__in=result.users):
-        result.credentials[credential.user_id] = credential
-        count = rng.choice((3, 4, 5, 5, 5, 6, 7))
-        result.calendars[credential.pk] = [credential.account_email] + [
-            f"cal{k}.{credential.user_id}@group.calendar.google.com" for k in range(1, count)
-        ]
-    now_sec = int(now.timestamp())
-    first = (now_sec // DAY - PAST_DAYS) * DAY
-    writer = EventWriter(connection.vendor, now_sec)
-    calendars = [
-        (credential.user_id, cid, cal)
-        for credential in result.credentials.values()
-        for cid, cal in [(credential.pk, c) for c in result.calendars[credential.pk]]
-    ]
-
-    def emit(user_id: int, cid: int, cal: str, event: tuple[str, str, int, int, bool]) -> None:
-        gid, recurring, start, end, all_day = event
-        status, transparency, response = attributes(rng)
-        key = (cid, cal)
-        result.longest[key] = max(result.longest.get(key, 0), end - start)
-        writer.add(
-            (
-                cid,
-                user_id,
-                cal,
-                gid,
-                f'"{rng.getrandbits(48)}"',
-                status,
-                "Meeting",
-                start,
-                end,
-                "UTC",
-                all_day,
-                transparency,
-                response,
-                recurring,
-                0,
-                f"{recurring or gid}@google.com",
-            )
-        )
-
-    log(f"filling: {args.cleanup_tail:,} old tail rows, then {args.events:,} events")
-    tail_first = (now_sec // DAY - TAIL_AGE_DAYS[1]) * DAY
-    tail_days = TAIL_AGE_DAYS[1] - TAIL_AGE_DAYS[0] - 6
-    for _ in range(args.cleanup_tail):
-        user_id, cid, cal = rng.choice(calendars)
-        day = tail_first + rng.randrange(tail_days) * DAY + rng.randrange(24, 76) * 900
-        emit(user_id, cid, cal, (new_id(rng), "", day, day + 3600, False))
-    writer.flush()
-    result.tail_rows = writer.count
-    # Busier users (log-normal weights), primary calendars twice as busy.
-    weights = [
-        rng.lognormvariate(0.0, 0.5) * (2.0 if cal.startswith("bench-") else 1.0)
-        for _, _, cal in calendars
-    ]
-    total = sum(weights)
-    counts = [int(args.events * w / total) for w in weights]
-    for i in rng.sample(range(len(counts)), args.events - sum(counts)):
-        counts[i] += 1
-    for (user_id, cid, cal), n in zip(calendars, counts, strict=True):
-        for event in one_calendar(rng, n, first, PAST_DAYS + FUTURE_DAYS):
-            emit(user_id, cid, cal, event)
-    writer.flush()
-    result.rows = writer.count - result.tail_rows
-    SelectedCalendar.objects.bulk_create(
-        [
-            SelectedCalendar(
-                credential_id=cid,
-                calendar_id=cal,
-                is_primary=cal.startswith("bench-"),
-                longest_event=timedelta(seconds=result.longest.get((cid, cal), 0)),
-            )
-            for _, cid, cal in calendars
-        ],
-        batch_size=2000,
-    )
-    synced = now - timedelta(minutes=5)
-    CalendarSyncToken.objects.bulk_create(
-        [
-            CalendarSyncToken(
-                credential_id=cid,
-                calendar_id=cal,
-                sync_token="bench",
-                last_sync_at=synced,
-                last_full_sync_at=synced,
-                window_start=datetime.fromtimestamp(first, UTC),
-                window_end=datetime.fromtimestamp(first + (PAST_DAYS + FUTURE_DAYS + 7) * DAY, UTC),
-            )
-            for _, cid, cal in calendars
-        ],
-        batch_size=2000,
-    )
-    with connection.cursor() as cur:
-        cur.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
-    result.seconds = time.perf_counter() - began
-    return result
-
-
 # --- availability reads -------------------------------------------------------------------
 
 
@@ -395,9 +156,11 @@ class Sample:
     sql: list[str] = field(default_factory=list)  # what busy_intervals sent (PostgreSQL)
 
 
-def pick_samples(rng: random.Random, fill_: Fill, now: datetime, per_window: int) -> list[Sample]:
+def pick_samples(
+    rng: random.Random, all_users: list[Any], now: datetime, per_window: int
+) -> list[Sample]:
     """Random users and windows inside the synced range (starting on a quarter hour)."""
-    users = rng.sample(fill_.users, min(len(fill_.users), max(10, per_window // 2)))
+    users = rng.sample(all_users, min(len(all_users), max(10, per_window // 2)))
     base = now.replace(minute=0, second=0, microsecond=0)
     samples = []
     for _ in range(per_window):
@@ -741,39 +504,255 @@ def measure_cleanup(samples: list[Sample], tail_rows: int, now: datetime) -> dic
     }
 
 
-# --- report -------------------------------------------------------------------------------
+# --- scaling: reads as the table grows ----------------------------------------------------
 
 
-def goals(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    reads, writes, cleanup = result["reads"]["all"], result["writes"], result["cleanup"]
-    worst_write = min(
-        writes["new"]["calcache_events_per_s"], writes["update"]["calcache_events_per_s"]
+def measure_read_p50(
+    rng: random.Random, users: list[Any], now: datetime, per_window: int
+) -> dict[str, Any]:
+    """``busy_intervals`` over random (user, window) samples of the users so far, after an
+    untimed warm-up pass over 30 of them."""
+    from calcache.selectors import busy_intervals
+
+    samples = pick_samples(rng, users, now, per_window)
+    for sample in samples[:30]:
+        busy_intervals(user=sample.user, start=sample.start, end=sample.end)
+    times: dict[str, list[float]] = {}
+    for sample in samples:
+        began = time.perf_counter()
+        busy_intervals(user=sample.user, start=sample.start, end=sample.end)
+        times.setdefault(sample.window, []).append((time.perf_counter() - began) * 1000)
+    return {
+        "windows": {window: percentiles(times[window]) for window in WINDOWS},
+        "all": percentiles([ms for values in times.values() for ms in values]),
+    }
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """What the sections share: options, the clock, the filled data and the results."""
+
+    args: argparse.Namespace
+    url: str
+    now: datetime
+    rng: random.Random
+    filled: Fill | None = None
+    samples: list[Any] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def run_fill(run: Run) -> None:
+    """Fill the table; with ``scaling-reads``, in steps, measuring reads after each."""
+    args = run.args
+    scaling = "scaling-reads" in args.only
+    sizes = [s for s in args.scaling_sizes if s < args.events] + [args.events]
+    if not scaling:
+        sizes = [args.events]
+    filler = Filler(
+        seed=args.seed,
+        rng=run.rng,
+        now=run.now,
+        url=run.url,
+        tail=args.cleanup_tail,
+        total_events=args.events,
+        workers=args.fill_workers,
     )
-    worst_ratio = min(writes["new"]["ratio"], writes["update"]["ratio"])
+    steps = []
+    sample_rng = random.Random(f"{args.seed}:scaling")
+    users = 0
+    for size in sizes:
+        # Users join with the rows (the same events per user at every size).
+        users = max(users + 1, min(args.users, 20), round(args.users * size / args.events))
+        users = args.users if size == args.events else users
+        log(f"filling to {size:,} events of {users:,} users (+ the tail's share)")
+        info = filler.grow(size, users)
+        log(
+            f"  {info['added_rows']:,} rows in {info['seconds']:.1f} s (copy "
+            f"{info['copy_seconds']:.1f} s, indexes {info.get('index_seconds', 0):.1f} s, "
+            f"vacuum {info['vacuum_seconds']:.1f} s)"
+        )
+        if scaling:
+            reads = measure_read_p50(sample_rng, filler.fill.users, run.now, args.scaling_samples)
+            log(f"  busy_intervals p50 {reads['all']['p50']:.3f} ms at {size:,} events")
+            steps.append({**info, "reads": reads})
+    run.filled = filler.fill
+    if scaling:
+        first, last = steps[0]["reads"]["all"]["p50"], steps[-1]["reads"]["all"]["p50"]
+        run.result.setdefault("scaling", {})["reads"] = {
+            "samples_per_window": args.scaling_samples,
+            "steps": steps,
+            "p50_largest_vs_smallest": last / first,
+        }
+
+
+def section_reads(run: Run) -> None:
+    from django.db import connection
+
+    assert run.filled is not None
+    began = time.perf_counter()
+    blobs = build_json_cache(run.samples, run.now)
+    json_seconds = time.perf_counter() - began
+    log(f"{blobs:,} JSON blobs in {json_seconds:.1f} s; capturing SQL, warming up")
+    raw = None
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        # Client-side binding and no prepared statements: what Django's backend does.
+        raw = psycopg.connect(
+            run.url, autocommit=True, prepare_threshold=None, cursor_factory=psycopg.ClientCursor
+        )
+    try:
+        capture_sql(run.samples)
+        measure_reads(run.samples[: min(len(run.samples), 30)], raw, 0)  # warm-up, untimed
+        log(f"measuring {len(run.samples):,} availability samples")
+        reads, mismatches = measure_reads(run.samples, raw, 10 if run.args.quick else 30)
+    finally:
+        if raw is not None:
+            raw.close()
+    reads["json_blobs"] = blobs
+    reads["json_seconds"] = json_seconds
+    run.result["reads"] = reads
+    run.result["mismatches"] = mismatches
+
+
+def section_writes(run: Run) -> None:
+    log("measuring the write path")
+    run.result["writes"] = measure_writes(run.args.write_events, run.args.write_rounds, 2500)
+
+
+def section_e2e(run: Run) -> None:
+    args = run.args
+    log(f"full sync end to end: {args.e2e_accounts * args.e2e_calendars} calendars")
+    run.result["e2e"] = measure_e2e(
+        accounts=args.e2e_accounts,
+        calendars=args.e2e_calendars,
+        events=args.e2e_events,
+        rounds=args.e2e_rounds,
+        seed=args.seed,
+    )
+
+
+def _worker_calendars(args: argparse.Namespace) -> dict[str, int]:
+    """The emulator calendars both worker sections sync (the same sizes, so comparable)."""
+    return {
+        "accounts": args.workers_accounts,
+        "calendars": args.workers_calendars,
+        "events": args.workers_events,
+        "rounds": args.workers_rounds,
+        "seed": args.seed,
+    }
+
+
+def section_scaling_sync(run: Run) -> None:
+    log(f"sync_calendars --workers {run.args.sync_workers}")
+    run.result.setdefault("scaling", {})["sync_workers"] = measure_sync_workers(
+        workers=run.args.sync_workers, **_worker_calendars(run.args)
+    )
+
+
+def section_celery(run: Run) -> None:
+    log(f"celery workers {run.args.celery_workers} on {run.args.broker_url}")
+    run.result.setdefault("scaling", {})["celery_workers"] = measure_celery_workers(
+        workers=run.args.celery_workers,
+        broker_url=run.args.broker_url,
+        **_worker_calendars(run.args),
+    )
+
+
+def section_cleanup(run: Run) -> None:
+    assert run.filled is not None
+    log("measuring cleanup")
+    run.result["cleanup"] = measure_cleanup(run.samples, run.filled.tail_rows, run.now)
+
+
+# A new section is one function here, a name in SECTIONS, a goals function in GOALS and a
+# printer in PRINTERS.
+RUNNERS: dict[str, Callable[[Run], None]] = {
+    "reads": section_reads,
+    "writes": section_writes,
+    "e2e": section_e2e,
+    "scaling-sync": section_scaling_sync,
+    "celery": section_celery,
+    "cleanup": section_cleanup,
+}
+
+
+# --- goals --------------------------------------------------------------------------------
+
+Goal = tuple[str, str, bool]
+
+
+def goals_reads(result: dict[str, Any]) -> list[Goal]:
+    reads = result["reads"]["all"]
     sql, ratio = reads["sql"], reads["sql_json_p50_ratio"]
-    rate, slowdown = cleanup["rows_per_s"], cleanup["read_p99_ratio"]
-    both = "(worse of new/update)"
     return [
         ("availability read p50 <= 0.5 ms", f"{sql['p50']:.3f} ms", sql["p50"] <= 0.5),
         ("availability read p99 <= 1.5 ms", f"{sql['p99']:.3f} ms", sql["p99"] <= 1.5),
         ("SQL/JSON p50 ratio <= 1.0", f"{ratio:.2f}", ratio <= 1.0),
+    ]
+
+
+def goals_writes(result: dict[str, Any]) -> list[Goal]:
+    writes = result["writes"]
+    worst_write = min(
+        writes["new"]["calcache_events_per_s"], writes["update"]["calcache_events_per_s"]
+    )
+    worst_ratio = min(writes["new"]["ratio"], writes["update"]["ratio"])
+    both = "(worse of new/update)"
+    return [
         ("write path >= 30,000 events/s", f"{worst_write:,.0f}/s {both}", worst_write >= 30_000),
         ("write path >= 5x the seed", f"{worst_ratio:.1f}x {both}", worst_ratio >= 5),
+    ]
+
+
+def goals_e2e(result: dict[str, Any]) -> list[Goal]:
+    rate = result["e2e"]["new"]["events_per_s"]
+    return [("full sync end to end >= 5,000 events/s", f"{rate:,.0f}/s (new rows)", rate >= 5000)]
+
+
+def goals_scaling(result: dict[str, Any]) -> list[Goal]:
+    reads = result["scaling"].get("reads")
+    if not reads or len(reads["steps"]) < 2:
+        return []
+    steps = reads["steps"]
+    ratio = reads["p50_largest_vs_smallest"]
+    figure = (
+        f"{ratio:.2f}x ({steps[0]['reads']['all']['p50']:.3f} ms at {steps[0]['events']:,}, "
+        f"{steps[-1]['reads']['all']['p50']:.3f} ms at {steps[-1]['events']:,})"
+    )
+    return [("read p50 flat as rows grow (<= 1.25x)", figure, ratio <= 1.25)]
+
+
+def goals_cleanup(result: dict[str, Any]) -> list[Goal]:
+    cleanup = result["cleanup"]
+    rate, slowdown = cleanup["rows_per_s"], cleanup["read_p99_ratio"]
+    return [
         ("cleanup >= 100,000 rows/s", f"{rate:,.0f} rows/s", rate >= 100_000),
         ("read p99 during cleanup <= 2x idle", f"{slowdown:.2f}x", slowdown <= 2),
     ]
 
 
-def print_report(result: dict[str, Any], mismatches: list[str]) -> None:
-    meta = result["meta"]
-    reads = result["reads"]
-    print()
-    print(
-        f"calcache bench - {meta['backend']}, {meta['events']:,} events + {meta['tail_rows']:,} "
-        f"old tail, {meta['users']:,} users, {meta['calendars']:,} calendars, "
-        f"{meta['json_blobs']:,} JSON blobs; {meta['cpus']} CPUs, load {meta['load_before']}"
-    )
-    print()
+GOALS: dict[str, Callable[[dict[str, Any]], list[Goal]]] = {
+    "reads": goals_reads,
+    "writes": goals_writes,
+    "e2e": goals_e2e,
+    "scaling": goals_scaling,
+    "cleanup": goals_cleanup,
+}
+
+
+def goals(result: dict[str, Any]) -> list[Goal]:
+    return [goal for key, fn in GOALS.items() if key in result for goal in fn(result)]
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def print_reads(result: dict[str, Any]) -> None:
+    reads, mismatches = result["reads"], result["mismatches"]
     print(
         f"Availability reads, ms ({reads['samples']:,} samples, SQL/raw/JSON interleaved; "
         f"median answer {reads['busy_intervals_per_answer_median']:.0f} intervals)"
@@ -812,8 +791,10 @@ def print_report(result: dict[str, Any], mismatches: list[str]) -> None:
         print(f"  MISMATCH {line}")
     if len(mismatches) > 20:
         print(f"  ... and {len(mismatches) - 20} more (all in the JSON file)")
+
+
+def print_writes(result: dict[str, Any]) -> None:
     w = result["writes"]
-    print()
     print(
         f"Sync write path, events/s ({w['events']:,} events, pages of {w['page']}, median of "
         f"{w['rounds']} interleaved rounds)"
@@ -825,11 +806,122 @@ def print_report(result: dict[str, Any], mismatches: list[str]) -> None:
             f"{kind:8} {k['calcache_events_per_s']:12,.0f} {k['seed_events_per_s']:13,.0f} "
             f"{k['ratio']:6.1f}x"
         )
+
+
+def print_e2e(result: dict[str, Any]) -> None:
+    e = result["e2e"]
+    print(
+        "Full sync end to end: emulator process -> google-api-python-client -> "
+        "sync_calendars(full=True) -> database"
+    )
+    print(
+        f"({e['calendars']} calendars of {e['accounts']} accounts, {e['events']:,} events in "
+        f"{e['pages']} pages, median of {e['rounds']} interleaved rounds, "
+        f"{e['failures']} failed syncs)"
+    )
+    print(f"{'':38} {'seconds':>8} {'events/s':>9} {'share':>6}")
+    listing, mapping = e["listing"], e["mapping"]
+    for kind, label in (("new", "full sync, new rows"), ("unchanged", "full sync, rows unchanged")):
+        k = e[kind]
+        print(f"{label:38} {k['seconds']:8.2f} {k['events_per_s']:9,.0f} {100:5.0f}%")
+        print(
+            f"{'  HTTP + JSON parse (listing alone)':38} {listing['seconds']:8.2f} "
+            f"{listing['events_per_s']:9,.0f} {k['http_parse_share'] * 100:5.0f}%"
+        )
+        print(
+            f"{'    of which emulator CPU (Google)':38} "
+            f"{listing['emulator_cpu_seconds']:8.2f} {'':9} "
+            f"{listing['emulator_cpu_seconds'] / k['seconds'] * 100:5.0f}%"
+        )
+        print(
+            f"{'  mapping (map_event alone)':38} {mapping['seconds']:8.2f} "
+            f"{mapping['events_per_s']:9,.0f} {k['mapping_share'] * 100:5.0f}%"
+        )
+        print(
+            f"{'  DB + engine (the remainder)':38} "
+            f"{k['seconds'] - listing['seconds'] - mapping['seconds']:8.2f} {'':9} "
+            f"{k['db_engine_share'] * 100:5.0f}%"
+        )
+    print(
+        "without the emulator's CPU time (a Google answering instantly): "
+        f"{e['new']['events_per_s_without_emulator']:,.0f} events/s new rows, "
+        f"{e['unchanged']['events_per_s_without_emulator']:,.0f} unchanged"
+    )
+    print(f"split by {e['method']}")
+
+
+def print_scaling(result: dict[str, Any]) -> None:
+    s = result["scaling"]
+    reads = s.get("reads")
+    if reads:
+        print(
+            "Scaling: busy_intervals as the same table grows, ms (random users of the users so "
+            f"far, {reads['samples_per_window']} samples a window)"
+        )
+        header = (
+            f"{'rows':>10} {'events':>10} {'users':>7} {'1 day':>7} {'1 week':>7} "
+            f"{'1 month':>7} {'all p50':>8} {'all p99':>8} {'step s':>7}"
+        )
+        print(header)
+        print("-" * len(header))
+        for step in reads["steps"]:
+            w = step["reads"]["windows"]
+            a = step["reads"]["all"]
+            print(
+                f"{step['events'] + step['tail_rows']:10,} {step['events']:10,} "
+                f"{step['users']:7,} {w['1 day']['p50']:7.3f} {w['1 week']['p50']:7.3f} "
+                f"{w['1 month']['p50']:7.3f} {a['p50']:8.3f} {a['p99']:8.3f} "
+                f"{step['seconds']:7.1f}"
+            )
+        print(f"p50 at the largest size / at the smallest: {reads['p50_largest_vs_smallest']:.2f}x")
+    sync = s.get("sync_workers")
+    if sync:
+        if reads:
+            print()
+        print(
+            f"Scaling: {sync['command']} ({sync['calendars']} calendars of {sync['accounts']} "
+            f"accounts, median of {sync['rounds']} rounds, {sync['failed_runs']} failed runs)"
+        )
+        print(
+            f"{'workers':>7} {'seconds':>8} {'calendars/min':>14} {'events/s':>9} "
+            f"{'events':>8} {'speedup':>8} {'emulator CPU':>13} {'sync CPU':>9} "
+            f"{'machine busy':>13}"
+        )
+        for n, w in sync["workers"].items():
+            print(
+                f"{n:>7} {w['seconds']:8.2f} {w['calendars_per_min']:14,.0f} "
+                f"{w['events_per_s']:9,.0f} {w['events']:8,} {w['speedup']:7.2f}x "
+                f"{w['emulator_cpu_share'] * 100:12.0f}% {w['sync_process_cpu_share'] * 100:8.0f}% "
+                f"{w['machine_cpu_busy'] * 100:12.0f}%"
+            )
+        print(
+            "(emulator / sync CPU: busy share of one core of that process; machine busy: of all "
+            f"{os.cpu_count()} CPUs, every process's)"
+        )
+    celery = s.get("celery_workers")
+    if celery:
+        print()
+        if "skipped" in celery:
+            print(f"Scaling: Celery workers skipped ({celery['skipped']})")
+            return
+        print(
+            f"Scaling: {celery['command']} ({celery['calendars']} calendars of "
+            f"{celery['accounts']} accounts, broker {celery['broker']}, median of "
+            f"{celery['rounds']} rounds)"
+        )
+        print(f"{'processes':>9} {'seconds':>8} {'calendars/min':>14} {'speedup':>8}")
+        for n, w in celery["workers"].items():
+            print(
+                f"{n:>9} {w['seconds']:8.2f} {w['calendars_per_min']:14,.0f} {w['speedup']:7.2f}x"
+            )
+
+
+def print_cleanup(result: dict[str, Any]) -> None:
     cl = result["cleanup"]
-    print()
     print(
         f"Cleanup (days={CLEANUP_DAYS}): deleted {cl['deleted']:,} of {cl['table_rows_before']:,} "
-        f"rows in {cl['seconds']:.2f} s = {cl['rows_per_s']:,.0f} rows/s"
+        f"rows in {cl['seconds']:.2f} s = {cl['rows_per_s']:,.0f} rows/s deleted "
+        f"({cl['table_rows_before'] / cl['seconds']:,.0f} rows/s of the table walked)"
     )
     print(
         f"  busy_intervals (week) from a 2nd process, ms: idle p50 {cl['read_idle']['p50']:.3f} "
@@ -838,43 +930,133 @@ def print_report(result: dict[str, Any], mismatches: list[str]) -> None:
         f"(n={cl['read_during']['n']}); p99 ratio {cl['read_p99_ratio']:.2f}x; "
         f"errors {cl['read_errors']}"
     )
+
+
+PRINTERS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "reads": print_reads,
+    "writes": print_writes,
+    "e2e": print_e2e,
+    "scaling": print_scaling,
+    "cleanup": print_cleanup,
+}
+
+
+def print_report(result: dict[str, Any]) -> None:
+    meta = result["meta"]
+    print()
+    data = (
+        f"{meta['events']:,} events + {meta['tail_rows']:,} old tail, {meta['users']:,} users, "
+        f"{meta['calendars']:,} calendars"
+        if meta["events"]
+        else "no filled table"
+    )
+    print(
+        f"calcache bench - {meta['backend']}, {data}; sections {', '.join(meta['sections'])}; "
+        f"{meta['cpus']} CPUs, load {meta['load_before']}"
+    )
+    for key, printer in PRINTERS.items():
+        if key in result:
+            print()
+            printer(result)
     print()
     print("Goals")
     for name, figure, met in result["goals"]:
-        print(f"  {'met   ' if met else 'MISSED'} {name:38} {figure}")
+        print(f"  {'met   ' if met else 'MISSED'} {name:40} {figure}")
+    if not result["goals"]:
+        print("  (none for these sections)")
     print()
-    print(
-        f"fill {meta['fill_seconds']:.1f} s, JSON blobs {meta['json_seconds']:.1f} s, "
-        f"total {meta['runtime_seconds']:.1f} s"
-    )
+    fill = f"fill {meta['fill_seconds']:.1f} s, " if meta["events"] else ""
+    print(f"{fill}total {meta['runtime_seconds']:.1f} s")
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+
+
+def _sections(text: str) -> set[str]:
+    wanted: set[str] = set()
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part in ALIASES:
+            wanted.update(ALIASES[part])
+        elif part in SECTIONS:
+            wanted.add(part)
+        else:
+            names = ", ".join([*SECTIONS, *ALIASES])
+            raise argparse.ArgumentTypeError(f"unknown section {part!r} (one of {names})")
+    return wanted
+
+
+# The sizes a default run uses, and --quick's (None: derived from other options).
+DEFAULTS: dict[str, tuple[Any, Any]] = {
+    "events": (5_000_000, 20_000),
+    "samples": (300, 40),
+    "write_events": (10_000, 1_000),
+    "write_rounds": (3, 1),
+    "cleanup_tail": (200_000, 5_000),
+    "scaling_sizes": ([100_000, 1_000_000], [5_000, 10_000]),
+    "scaling_samples": (100, 20),
+    "e2e_accounts": (10, 2),
+    "e2e_calendars": (5, 2),
+    "e2e_events": (50_000, 2_000),
+    "e2e_rounds": (3, 1),
+    "workers_accounts": (24, 4),
+    "workers_calendars": (5, 3),
+    "workers_events": (48_000, 1_200),
+    "workers_rounds": (2, 1),
+    "sync_workers": ([1, 2, 4], [1, 2, 4]),
+    "celery_workers": ([1, 2, 4], [1, 2]),
+}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--events", type=int, default=None, help="events (default 1,000,000)")
-    parser.add_argument("--users", type=int, default=None, help="default: events / 500")
-    parser.add_argument("--samples", type=int, default=None, help="samples per window (300)")
-    parser.add_argument("--write-events", type=int, default=None, help="default 10,000")
-    parser.add_argument("--write-rounds", type=int, default=None, help="default 3")
-    parser.add_argument("--cleanup-tail", type=int, default=None, help="default 200,000")
-    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
-    parser.add_argument("--sqlite", action="store_true", help="a SQLite file in bench/results/")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_URL)
-    parser.add_argument("--seed", type=int, default=42)
+    add = parser.add_argument
+    add("--only", type=_sections, default=None, help="e.g. reads,e2e (default: every section)")
+    add("--events", type=int, default=None, help="events in the table (default 5,000,000)")
+    add("--users", type=int, default=None, help="default: events / 500")
+    add("--samples", type=int, default=None, help="read samples per window (300)")
+    add("--write-events", type=int, default=None, help="default 10,000")
+    add("--write-rounds", type=int, default=None, help="default 3")
+    add("--cleanup-tail", type=int, default=None, help="default 200,000")
+    add("--scaling-sizes", type=_ints, default=None, help="sizes below --events (100000,1000000)")
+    add("--scaling-samples", type=int, default=None, help="per window and size (100)")
+    add("--e2e-accounts", type=int, default=None, help="default 10")
+    add("--e2e-calendars", type=int, default=None, help="per account (5)")
+    add("--e2e-events", type=int, default=None, help="in the emulator (50,000)")
+    add("--e2e-rounds", type=int, default=None, help="default 3")
+    add("--workers-accounts", type=int, default=None, help="default 24")
+    add("--workers-calendars", type=int, default=None, help="per account (5)")
+    add("--workers-events", type=int, default=None, help="in the emulator (48,000)")
+    add("--workers-rounds", type=int, default=None, help="default 2")
+    add("--sync-workers", type=_ints, default=None, help="worker counts (1,2,4)")
+    add("--celery-workers", type=_ints, default=None, help="worker processes (1,2,4)")
+    add("--broker-url", default=os.environ.get("BENCH_BROKER_URL") or DEFAULT_BROKER)
+    add("--fill-workers", type=int, default=None, help="COPY processes (CPUs)")
+    add("--quick", action="store_true", help="small sizes, under a minute")
+    add("--sqlite", action="store_true", help="a SQLite file in bench/results/")
+    add("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_URL)
+    add("--seed", type=int, default=42)
     args = parser.parse_args(argv)
-    quick = args.quick
-    defaults = {
-        "events": 20_000 if quick else 1_000_000,
-        "samples": 40 if quick else 300,
-        "write_events": 1_000 if quick else 10_000,
-        "write_rounds": 1 if quick else 3,
-        "cleanup_tail": 5_000 if quick else 200_000,
-    }
-    for name, value in defaults.items():
+    # A complete default run: every section at the default sizes (its JSON is evidence).
+    args.default_run = (
+        not args.quick
+        and args.only is None
+        and args.seed == 42
+        and args.users is None
+        and all(getattr(args, name) is None for name in DEFAULTS)
+    )
+    for name, (full, quick) in DEFAULTS.items():
         if getattr(args, name) is None:
-            setattr(args, name, value)
+            setattr(args, name, quick if args.quick else full)
+    if args.only is None:
+        args.only = set(SECTIONS)
     if args.users is None:
         args.users = max(20, args.events // 500)
+    if args.fill_workers is None:
+        args.fill_workers = default_workers()
     return args
 
 
@@ -882,38 +1064,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
     load_before = round(os.getloadavg()[0], 2)
-    rng = random.Random(args.seed)
     url = setup(args)
     from django.db import connection
 
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    run = Run(
+        args=args,
+        url=url,
+        now=datetime.now(UTC).replace(second=0, microsecond=0),
+        rng=random.Random(args.seed),
+    )
+    sections = [name for name in SECTIONS if name in args.only]
     log(f"database {connection.vendor} {connection.settings_dict['NAME']}; emptying")
     empty_tables()
-    filled = fill(args, rng, now)
-    log(f"filled {filled.rows + filled.tail_rows:,} rows in {filled.seconds:.1f} s")
-    samples = pick_samples(rng, filled, now, args.samples)
-    began = time.perf_counter()
-    blobs = build_json_cache(samples, now)
-    json_seconds = time.perf_counter() - began
-    log(f"{blobs:,} JSON blobs in {json_seconds:.1f} s; capturing SQL, warming up")
-    raw = None
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        # Client-side binding and no prepared statements: what Django's backend does.
-        raw = psycopg.connect(
-            url, autocommit=True, prepare_threshold=None, cursor_factory=psycopg.ClientCursor
-        )
-    capture_sql(samples)
-    measure_reads(samples[: min(len(samples), 30)], raw, 0)  # warm-up, untimed
-    log(f"measuring {len(samples):,} availability samples")
-    reads, mismatches = measure_reads(samples, raw, 10 if args.quick else 30)
-    log("measuring the write path")
-    writes = measure_writes(args.write_events, args.write_rounds, 2500)
-    if raw is not None:
-        raw.close()
-    log("measuring cleanup")
-    cleanup = measure_cleanup(samples, filled.tail_rows, now)
+    if args.only & NEEDS_FILL:
+        run_fill(run)
+        assert run.filled is not None
+        log(f"filled {run.filled.rows + run.filled.tail_rows:,} rows in {run.filled.seconds:.1f} s")
+        run.samples = pick_samples(run.rng, run.filled.users, run.now, args.samples)
+    for name in sections:
+        if name in RUNNERS:
+            RUNNERS[name](run)
     version = ""
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
@@ -922,37 +1092,48 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             cur.execute("SELECT sqlite_version()")
             version = f"SQLite {cur.fetchone()[0]}"
+    filled = run.filled or Fill()
     result: dict[str, Any] = {
         "meta": {
             "date": date.today().isoformat(),
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
             "backend": version,
+            "sections": sections,
             "events": filled.rows,
             "tail_rows": filled.tail_rows,
             "users": len(filled.users),
             "calendars": sum(len(c) for c in filled.calendars.values()),
-            "json_blobs": blobs,
+            "fill_steps": filled.steps,
+            "fill_workers": args.fill_workers,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "load_before": load_before,
             "load_after": round(os.getloadavg()[0], 2),
             "fill_seconds": filled.seconds,
-            "json_seconds": json_seconds,
             "quick": args.quick,
+            "default_run": args.default_run,
             "seed": args.seed,
         },
-        "reads": reads,
-        "mismatches": mismatches,
-        "writes": writes,
-        "cleanup": cleanup,
+        **run.result,
     }
     result["goals"] = goals(result)
     result["meta"]["runtime_seconds"] = time.perf_counter() - started
-    print_report(result, mismatches)
-    name = ("quick-" if args.quick else "") + date.today().isoformat()
-    name += "-sqlite" if args.sqlite else ""
+    print_report(result)
+    suffix = "-sqlite" if args.sqlite else ""
+    if args.quick:
+        name = f"quick-{date.today().isoformat()}{suffix}.json"
+    elif args.default_run:
+        name = f"{date.today().isoformat()}{suffix}.json"
+    else:
+        name = f"partial-{date.today().isoformat()}{suffix}.json.tmp"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{name}.json"
+    out = RESULTS / name
+    if args.default_run:
+        # Committed evidence is never overwritten: a second run on one day gets "-2".
+        number = 2
+        while out.exists():
+            out = RESULTS / name.replace(".json", f"-{number}.json")
+            number += 1
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"results: {out.relative_to(ROOT)}")
 

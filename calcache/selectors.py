@@ -151,9 +151,6 @@ def sync_coverage(*, user: Any, start: datetime, end: datetime) -> bool:
     return True
 
 
-__all__ = ["busy_intervals", "merge_intervals", "sync_coverage"]
-
-
 STALE_SCAN_BATCH = 2000
 
 
@@ -222,3 +219,12 @@ def calendars_needing_sync(
     if batch and len(stale) < room:
         take(batch)
     return CalendarsNeedingSync(dirty=dirty, stale=stale[:room])
+
+
+__all__ = [
+    "CalendarsNeedingSync",
+    "busy_intervals",
+    "calendars_needing_sync",
+    "merge_intervals",
+    "sync_coverage",
+]

@@ -1,0 +1,1 @@
+"""calcache benchmarks (make bench runs bench/run.py)."""
