@@ -2,9 +2,16 @@
 (``calcache.runner``) or Celery workers (``calcache.tasks``).
 
 Each job returns a ``JobResult`` whose ``retry_in`` says when the work should be tried
-again: a Celery task retries then; the thread pool leaves the calendar marked, for the
-next notification or the sweep. Jobs are idempotent and safe to run twice: a duplicate
-finds the calendar locked, already synced, or synced since it was queued.
+again (``counts_as_attempt`` False: a wait for a lock or the account's budget, not a
+failure). Jobs are idempotent and safe to run twice: a duplicate finds the calendar
+locked, already refreshed, or synced since it was queued.
+
+The dirty mark (``SelectedCalendar.dirty_since``) is the contract with the webhook: a
+notification marks the calendar and submits a refresh only if it was not marked already;
+the refresh clears the mark when it starts (a notification from then on needs a new
+refresh) and puts it back whenever it cannot finish, so a change is always either being
+refreshed or marked. Other syncs (the sweep, ``sync_calendars``) leave the mark alone:
+only the refresh also rewrites the JSON blobs.
 """
 
 from __future__ import annotations
@@ -15,12 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
+from django.utils import timezone
 
 from calcache import ratelimit
 from calcache.exceptions import GoogleUnavailable, RateLimited
 from calcache.models import CalendarSyncToken, SelectedCalendar
 from calcache.sync import SyncOutcome, SyncResult, sync_calendar
+from calcache.sync.locking import seconds_until_free
 
 logger = logging.getLogger("calcache.jobs")
 
@@ -28,11 +37,15 @@ logger = logging.getLogger("calcache.jobs")
 LOCK_RETRY_SECONDS = 10.0
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_MAX_SECONDS = 900.0
+# Below Redis's default visibility timeout (3600 s): a retry held longer is handed out
+# twice. Google's Retry-After is honoured up to this.
+MAX_RETRY_SECONDS = 1800.0
 
 GONE = "skipped: calendar gone or disabled"
-ALREADY_SYNCED = "skipped: synced since the notification"
+ALREADY_SYNCED = "skipped: refreshed since the notification"
 FRESH = "skipped: synced since it was queued"
 PACED = "deferred: account's sync budget spent"
+DATABASE_FAILED = "failed: database error"
 
 
 @dataclass
@@ -41,6 +54,7 @@ class JobResult:
     outcome: str
     retry_in: float | None = None
     sync: SyncResult | None = None
+    counts_as_attempt: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-safe summary (what a Celery task returns and logs)."""
@@ -69,14 +83,15 @@ def retry_delay(sync: SyncResult, attempt: int) -> float | None:
     """Seconds until a failed sync is worth trying again, or None when it is not.
 
     Rate limits and outages pass (Google's ``Retry-After`` wins when it sent one), and so
-    does a database that dropped the connection. An invalid credential, a spent daily
-    quota, a missing calendar or a refused request will fail the same way again.
+    does a database error. An invalid credential, a spent daily quota, a missing calendar
+    or a refused request will fail the same way again.
     """
     if sync.outcome != SyncOutcome.FAILED:
         return None
     exc = sync.exception
     if isinstance(exc, RateLimited | GoogleUnavailable):
-        return exc.retry_after if exc.retry_after else backoff(attempt)
+        delay = exc.retry_after if exc.retry_after else backoff(attempt)
+        return min(delay, MAX_RETRY_SECONDS)
     if isinstance(exc, DatabaseError):
         return backoff(attempt)
     return None
@@ -90,6 +105,14 @@ def _load(selected_calendar_id: int) -> SelectedCalendar | None:
     )
 
 
+def _paced(selected: SelectedCalendar) -> JobResult | None:
+    wait = ratelimit.seconds_until_allowed(selected.credential_id)
+    if wait <= 0:
+        return None
+    # Spread the deferred starts over a few seconds rather than all at the turn of the minute.
+    return JobResult(selected.pk, PACED, wait + random.uniform(0, 5), counts_as_attempt=False)
+
+
 def _after_sync(selected: SelectedCalendar, sync: SyncResult, attempt: int) -> JobResult:
     delay = retry_delay(sync, attempt)
     if delay is not None and isinstance(sync.exception, RateLimited):
@@ -97,13 +120,29 @@ def _after_sync(selected: SelectedCalendar, sync: SyncResult, attempt: int) -> J
     return JobResult(selected.pk, sync.outcome.value, retry_in=delay, sync=sync)
 
 
-def refresh_notified(selected_calendar_id: int, *, attempt: int = 0) -> JobResult:
+def _database_failed(selected_calendar_id: int, attempt: int) -> JobResult:
+    logger.warning("Background job on calendar %s: database error", selected_calendar_id)
+    connection.close()  # the next query reconnects
+    return JobResult(selected_calendar_id, DATABASE_FAILED, retry_in=backoff(attempt))
+
+
+def _mark_again(selected_calendar_id: int) -> None:
+    """Put the notification's mark back (stamped now: the grace period for a lost refresh
+    counts from here)."""
+    SelectedCalendar.objects.filter(pk=selected_calendar_id, dirty_since__isnull=True).update(
+        dirty_since=timezone.now()
+    )
+
+
+def refresh_notified(
+    selected_calendar_id: int, *, attempt: int = 0, redelivered: bool = False
+) -> JobResult:
     """A push notification said the calendar changed: refresh its JSON blobs and its SQL
     copy (``rollout.refresh_calendar``), unless a refresh has started since.
 
-    The webhook set ``dirty_since``; a refresh clears it when it starts, so a job that
-    finds it clear knows its notification is covered (a burst of notifications yields
-    one refresh). If the refresh cannot finish now, the mark is put back.
+    A job that finds the mark clear knows a refresh started after its notification and
+    does nothing (a burst of notifications yields one refresh), except when redelivered:
+    then the refresh that cleared the mark may be its own, cut off by a dead worker.
     """
     from calcache.rollout import refresh_calendar
 
@@ -111,26 +150,32 @@ def refresh_notified(selected_calendar_id: int, *, attempt: int = 0) -> JobResul
     if selected is None:
         SelectedCalendar.objects.filter(pk=selected_calendar_id).update(dirty_since=None)
         return JobResult(selected_calendar_id, GONE)
-    marked_at = selected.dirty_since
-    if marked_at is None:
+    if selected.dirty_since is None and not redelivered:
         return JobResult(selected_calendar_id, ALREADY_SYNCED)
-    wait = ratelimit.seconds_until_allowed(selected.credential_id)
-    if wait > 0:
-        return JobResult(selected_calendar_id, PACED, retry_in=wait)
+    paced = _paced(selected)
+    if paced is not None:
+        return paced
     # From here on a new notification needs a new refresh: it may describe a change this
     # refresh's listing has already passed.
     SelectedCalendar.objects.filter(pk=selected_calendar_id).update(dirty_since=None)
-    sync = refresh_calendar(selected).sync
-    assert sync is not None  # refresh_calendar always runs the SQL side
-    if sync.outcome == SyncOutcome.LOCKED:
-        # The running sync may have listed the calendar before this notification.
-        result = JobResult(selected.pk, sync.outcome.value, LOCK_RETRY_SECONDS, sync)
+    try:
+        sync = refresh_calendar(selected).sync
+    except DatabaseError:
+        result = _database_failed(selected_calendar_id, attempt)
+    except BaseException:
+        _mark_again(selected_calendar_id)
+        raise
     else:
-        result = _after_sync(selected, sync, attempt)
+        assert sync is not None  # refresh_calendar always runs the SQL side
+        if sync.outcome == SyncOutcome.LOCKED:
+            # The running sync may have listed the calendar before this notification.
+            result = JobResult(
+                selected.pk, sync.outcome.value, LOCK_RETRY_SECONDS, sync, counts_as_attempt=False
+            )
+        else:
+            result = _after_sync(selected, sync, attempt)
     if result.retry_in is not None:
-        SelectedCalendar.objects.filter(pk=selected_calendar_id, dirty_since__isnull=True).update(
-            dirty_since=marked_at
-        )
+        _mark_again(selected_calendar_id)
     return result
 
 
@@ -140,32 +185,47 @@ def sync_queued(
     full: bool = False,
     not_synced_since: datetime | None = None,
     attempt: int = 0,
-    redelivered: bool = False,
+    wait_for_lock: bool = False,
 ) -> JobResult:
     """Sync one calendar's SQL copy (``sync_calendars --enqueue``, the stale sweep).
 
     ``not_synced_since``: skip when a sync succeeded after that moment (a sweep's task
-    that waited in a long queue). A calendar locked by another sync is left to it, except
-    for a redelivered task: its lock may be the lease of the worker that died running it.
+    that waited in a long queue). A calendar locked by another sync is left to it, unless
+    this is a full sync (the running one may be incremental) or ``wait_for_lock`` (a
+    redelivered task: on SQLite the lock may be the lease of the worker that died running
+    it, so the retry waits for the lease to run out).
     """
     selected = _load(selected_calendar_id)
     if selected is None:
         return JobResult(selected_calendar_id, GONE)
-    if not_synced_since is not None and not full:
-        last = (
-            CalendarSyncToken.objects.filter(
-                credential_id=selected.credential_id, calendar_id=selected.calendar_id
-            )
-            .values_list("last_sync_at", flat=True)
-            .first()
-        )
-        if last is not None and last >= not_synced_since:
-            return JobResult(selected_calendar_id, FRESH)
-    wait = ratelimit.seconds_until_allowed(selected.credential_id)
-    if wait > 0:
-        return JobResult(selected_calendar_id, PACED, retry_in=wait)
-    sync = sync_calendar(selected, full=full)
+    token = CalendarSyncToken.objects.filter(
+        credential_id=selected.credential_id, calendar_id=selected.calendar_id
+    ).first()
+    if (
+        not_synced_since is not None
+        and not full
+        and token is not None
+        and token.last_sync_at is not None
+        and token.last_sync_at >= not_synced_since
+    ):
+        return JobResult(selected_calendar_id, FRESH)
+    paced = _paced(selected)
+    if paced is not None:
+        return paced
+    try:
+        sync = sync_calendar(selected, full=full)
+    except DatabaseError:
+        return _database_failed(selected_calendar_id, attempt)
     if sync.outcome == SyncOutcome.LOCKED:
-        retry_in = LOCK_RETRY_SECONDS if redelivered else None
-        return JobResult(selected.pk, sync.outcome.value, retry_in, sync)
+        if not (full or wait_for_lock):
+            return JobResult(selected.pk, sync.outcome.value, None, sync)
+        token = (
+            token
+            or CalendarSyncToken.objects.filter(
+                credential_id=selected.credential_id, calendar_id=selected.calendar_id
+            ).first()
+        )
+        lease = seconds_until_free(token) if token is not None else None
+        wait = LOCK_RETRY_SECONDS if lease is None else min(lease + 1.0, MAX_RETRY_SECONDS)
+        return JobResult(selected.pk, sync.outcome.value, wait, sync, counts_as_attempt=False)
     return _after_sync(selected, sync, attempt)

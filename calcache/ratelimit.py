@@ -28,11 +28,12 @@ def _now() -> float:
     return time.time()
 
 
-def seconds_until_allowed(credential_id: int) -> float:
+def seconds_until_allowed(credential_id: int, *, now: float | None = None) -> float:
     """Take one sync start from the account's budget: 0.0 when it may start now, otherwise
-    how long to wait (a start that must wait does not spend the budget)."""
+    how long to wait (a start that must wait does not spend the budget). ``now``: a Unix
+    time, for tests."""
     cooling = cache.get(f"{_PREFIX}:cool:{credential_id}")
-    now = _now()
+    now = _now() if now is None else now
     if cooling is not None and float(cooling) > now:
         return float(cooling) - now
     limit = conf.credential_syncs_per_minute

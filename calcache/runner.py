@@ -22,9 +22,12 @@ from django.db import connection
 from django.utils.module_loading import import_string
 
 from calcache.conf import conf
-from calcache.jobs import refresh_notified
+from calcache.jobs import JobResult, refresh_notified
 
 logger = logging.getLogger("calcache.runner")
+
+# Resubmissions of one refresh in all (waits included) before the thread pool gives up.
+RETRY_LIMIT = 50
 
 
 class BackgroundRunner(Protocol):
@@ -35,16 +38,9 @@ class BackgroundRunner(Protocol):
         """Ask Google to stop a channel we do not want (with the calendar's credential)."""
 
 
-def run_refresh(selected_calendar_id: int) -> None:
-    """The work itself (``jobs.refresh_notified``): refresh JSON and SQL (dual write).
-    Work that should be retried stays marked for the next notification or the sweep."""
-    result = refresh_notified(selected_calendar_id)
-    if result.retry_in is not None:
-        logger.info(
-            "Refresh of calendar %s not done (%s); left marked",
-            selected_calendar_id,
-            result.outcome,
-        )
+def run_refresh(selected_calendar_id: int, *, attempt: int = 0) -> JobResult:
+    """The work itself (``jobs.refresh_notified``): refresh JSON and SQL (dual write)."""
+    return refresh_notified(selected_calendar_id, attempt=attempt)
 
 
 def run_stop(selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
@@ -62,6 +58,10 @@ class ThreadPoolRunner:
         self.waiting: set[int] = set()
         self.futures: set[Future[None]] = set()
         self.completed = 0
+        # Refreshes that must run again (a held lock, the account's budget, an outage):
+        # calendar id -> (failed attempts, retries), and the timers that resubmit them.
+        self.retries: dict[int, tuple[int, int]] = {}
+        self.timers: set[threading.Timer] = set()
 
     def submit_sync(self, selected_calendar_id: int) -> None:
         with self.lock:
@@ -97,14 +97,53 @@ class ThreadPoolRunner:
             # From here on a new notice needs a new run: it may describe a change this
             # run's listing has already passed.
             self.waiting.discard(selected_calendar_id)
+            failed, retried = self.retries.pop(selected_calendar_id, (0, 0))
         try:
-            run_refresh(selected_calendar_id)
+            result = run_refresh(selected_calendar_id, attempt=failed)
+            if result.retry_in is not None:
+                failed += 1 if result.counts_as_attempt else 0
+                self._retry_later(selected_calendar_id, result, (failed, retried + 1))
         except Exception:
             logger.exception("Background refresh of calendar %s failed", selected_calendar_id)
         finally:
             with self.lock:
                 self.completed += 1
             connection.close()
+
+    def _retry_later(
+        self, selected_calendar_id: int, result: JobResult, state: tuple[int, int]
+    ) -> None:
+        """Without a queue, a timer resubmits the refresh (the mark stays meanwhile)."""
+        failed, retried = state
+        if failed > conf.task_max_retries or retried > RETRY_LIMIT:
+            logger.warning(
+                "Refresh of calendar %s given up (%s); left marked for the next notification "
+                "or `sync_calendars --dirty`",
+                selected_calendar_id,
+                result.outcome,
+            )
+            return
+        assert result.retry_in is not None
+
+        def resubmit() -> None:
+            with self.lock:
+                self.timers.discard(timer)
+                self.retries[selected_calendar_id] = state
+            self.submit_sync(selected_calendar_id)
+
+        timer = threading.Timer(result.retry_in, resubmit)
+        timer.daemon = True
+        with self.lock:
+            self.timers.add(timer)
+        timer.start()
+
+    def cancel_retries(self) -> None:
+        """Drop the pending resubmissions (shutdown, tests); their calendars stay marked."""
+        with self.lock:
+            timers, self.timers = self.timers, set()
+            self.retries.clear()
+        for timer in timers:
+            timer.cancel()
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Block until everything submitted so far has run (tests, shutdown)."""

@@ -169,8 +169,8 @@ def calendars_needing_sync(
 
     - ``dirty``: marked by a push notification longer than ``dirty_grace`` ago (their
       own refresh was lost or failed);
-    - ``stale``: no successful sync since ``now - stale_after`` (or never), limited to
-      users with the write flag on, for whom a sync writes anything.
+    - ``stale``: no sync, successful or failed, since ``now - stale_after`` (or never),
+      limited to users with the write flag on, for whom a sync writes anything.
 
     At most ``limit`` ids in all, dirty ones first.
     """
@@ -189,7 +189,15 @@ def calendars_needing_sync(
     )
     candidates = (
         wanted.filter(dirty_since__isnull=True)
-        .exclude(Exists(tokens.filter(last_sync_at__gte=now - stale_after)))
+        # A calendar that succeeded or failed since the cutoff waits for the next period:
+        # one that keeps failing (a refused request) is not retried every sweep.
+        .exclude(
+            Exists(
+                tokens.filter(
+                    Q(last_sync_at__gte=now - stale_after) | Q(last_error_at__gte=now - stale_after)
+                )
+            )
+        )
         .annotate(last_sync_at=Subquery(tokens.values("last_sync_at")[:1]))
         .order_by(F("last_sync_at").asc(nulls_first=True), "pk")
         .values_list("pk", "credential__user_id")

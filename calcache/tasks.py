@@ -21,28 +21,45 @@ from calcache.conf import conf
 
 logger = logging.getLogger("calcache.tasks")
 
-TASK_OPTIONS: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
+# max_retries None: Celery's own cap (3 by default) must not cut in; _finish counts the
+# failures against CALCACHE_TASK_MAX_RETRIES and lets waits (a lock, the account's
+# budget) retry without counting, up to HARD_RETRY_LIMIT deliveries in all.
+TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "max_retries": None,
+}
+HARD_RETRY_LIMIT = 200
+# A sweep's task older than this is dropped by the worker: the next sweep sends a fresh
+# one, so a backlog never holds more than a few sweeps' worth.
+SWEEP_TASK_EXPIRES = 15 * 60
 
 
 def _redelivered(task: Task) -> bool:
     return bool((task.request.delivery_info or {}).get("redelivered"))
 
 
-def _finish(task: Task, result: jobs.JobResult) -> dict[str, Any]:
-    """Retry when the job asked for it and retries are left; otherwise report."""
+def _finish(task: Task, result: jobs.JobResult, attempt: int, **carry: Any) -> dict[str, Any]:
+    """Retry when the job asked for it and retries are left; otherwise report.
+
+    ``attempt`` counts failures only; ``carry`` are keyword arguments the retry keeps.
+    """
     summary = result.as_dict()
     if result.retry_in is None:
         return summary
-    if task.request.retries >= conf.task_max_retries:
+    next_attempt = attempt + 1 if result.counts_as_attempt else attempt
+    if next_attempt > conf.task_max_retries or task.request.retries >= HARD_RETRY_LIMIT:
         logger.warning(
-            "%s gave up on calendar %s after %s retries: %s",
+            "%s gave up on calendar %s after %s failed attempt(s): %s",
             task.name,
             result.selected_calendar_id,
-            task.request.retries,
+            next_attempt,
             result.outcome,
         )
         return {**summary, "gave_up": True}
-    raise task.retry(countdown=max(result.retry_in, 0.0), max_retries=None)
+    kwargs = {**(task.request.kwargs or {}), **carry, "attempt": next_attempt}
+    raise task.retry(countdown=max(result.retry_in, 0.0), kwargs=kwargs)
 
 
 @shared_task(name="calcache.sync_calendar", **TASK_OPTIONS)
@@ -51,26 +68,38 @@ def sync_calendar(
     selected_calendar_id: int,
     full: bool = False,
     not_synced_since: str | None = None,
+    attempt: int = 0,
+    wait_for_lock: bool = False,
 ) -> dict[str, Any]:
     """Sync one selected calendar's SQL copy (``calcache.jobs.sync_queued``).
 
-    ``not_synced_since`` (ISO 8601): skip if a sync succeeded after it.
+    ``not_synced_since`` (ISO 8601): skip if a sync succeeded after it. ``attempt`` and
+    ``wait_for_lock`` are set by the task's own retries.
     """
     since = datetime.fromisoformat(not_synced_since) if not_synced_since else None
+    wait_for_lock = wait_for_lock or _redelivered(self)
     result = jobs.sync_queued(
         selected_calendar_id,
         full=full,
         not_synced_since=since,
-        attempt=self.request.retries,
-        redelivered=_redelivered(self),
+        attempt=attempt,
+        wait_for_lock=wait_for_lock,
     )
-    return _finish(self, result)
+    return _finish(self, result, attempt, wait_for_lock=wait_for_lock)
 
 
 @shared_task(name="calcache.refresh_calendar", **TASK_OPTIONS)
-def refresh_calendar(self: Task, selected_calendar_id: int) -> dict[str, Any]:
-    """A push notification's work: JSON blobs and SQL copy (``jobs.refresh_notified``)."""
-    return _finish(self, jobs.refresh_notified(selected_calendar_id, attempt=self.request.retries))
+def refresh_calendar(
+    self: Task, selected_calendar_id: int, attempt: int = 0, resumed: bool = False
+) -> dict[str, Any]:
+    """A push notification's work: JSON blobs and SQL copy (``jobs.refresh_notified``).
+
+    ``resumed``: set on its own retries and when redelivered, where the mark may have been
+    cleared by this very notification's earlier run.
+    """
+    resumed = resumed or attempt > 0 or _redelivered(self)
+    result = jobs.refresh_notified(selected_calendar_id, attempt=attempt, redelivered=resumed)
+    return _finish(self, result, attempt, resumed=True)
 
 
 @shared_task(name="calcache.stop_channel", **TASK_OPTIONS)
@@ -135,7 +164,11 @@ def refresh_stale(self: Task) -> dict[str, int]:
         limit=conf.stale_sweep_limit,
     )
     for selected_id in due.dirty:
-        refresh_calendar.delay(selected_id)
+        refresh_calendar.apply_async(args=(selected_id,), expires=SWEEP_TASK_EXPIRES)
     for selected_id in due.stale:
-        sync_calendar.delay(selected_id, not_synced_since=now.isoformat())
+        sync_calendar.apply_async(
+            args=(selected_id,),
+            kwargs={"not_synced_since": now.isoformat()},
+            expires=SWEEP_TASK_EXPIRES,
+        )
     return {"dirty": len(due.dirty), "stale": len(due.stale)}

@@ -83,9 +83,18 @@ def handle_notification(headers: Mapping[str, str], *, now: datetime | None = No
         return Outcome.IGNORED
     selected_id = channel.selected_calendar_id
     if _needs_submission(selected_id, now):
-        transaction.on_commit(lambda: get_runner().submit_sync(selected_id))
+        transaction.on_commit(lambda: _submit_sync(selected_id))
         return Outcome.QUEUED
     return Outcome.PENDING
+
+
+def _submit_sync(selected_id: int) -> None:
+    try:
+        get_runner().submit_sync(selected_id)
+    except Exception:
+        # A broker outage: Google gets its 200 all the same. The mark stays; once older
+        # than CALCACHE_DIRTY_GRACE_SECONDS the next notification or the sweep resubmits.
+        logger.exception("Could not submit the refresh of calendar %s; left marked", selected_id)
 
 
 def _needs_submission(selected_id: int, now: datetime) -> bool:
@@ -99,7 +108,12 @@ def _needs_submission(selected_id: int, now: datetime) -> bool:
     if marked:
         return True
     lost_before = now - timedelta(seconds=conf.dirty_grace_seconds)
-    return SelectedCalendar.objects.filter(pk=selected_id, dirty_since__lt=lost_before).exists()
+    # Claimed by re-stamping, so of a burst arriving after the grace only one resubmits.
+    return bool(
+        SelectedCalendar.objects.filter(pk=selected_id, dirty_since__lt=lost_before).update(
+            dirty_since=now
+        )
+    )
 
 
 def _calendar_of(resource_uri: str) -> SelectedCalendar | None:

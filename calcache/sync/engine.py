@@ -244,10 +244,19 @@ def _record_error(token: CalendarSyncToken, message: str, now: datetime) -> None
 
 
 def sync_calendar(
-    selected: SelectedCalendar, *, full: bool = False, now: datetime | None = None
+    selected: SelectedCalendar,
+    *,
+    full: bool = False,
+    now: datetime | None = None,
+    clear_dirty: bool = False,
 ) -> SyncResult:
     """Bring one selected calendar's SQL copy up to date. Never raises for Google's errors:
-    the result says what happened, and the token row keeps the last error."""
+    the result says what happened, and the token row keeps the last error.
+
+    ``clear_dirty``: this sync answers the calendar's push notifications (``sync_calendars
+    --dirty``); their mark is cleared once the lock is held. Other syncs leave it for the
+    notification's own refresh, which also rewrites the JSON blobs.
+    """
     now = now or timezone.now()
     selected = SelectedCalendar.objects.select_related("credential", "credential__user").get(
         pk=selected.pk
@@ -272,8 +281,10 @@ def sync_calendar(
             result.outcome = SyncOutcome.LOCKED
             return result
         token.refresh_from_db()
-        # A notice arriving from now on marks it again: its change may postdate our listing.
-        SelectedCalendar.objects.filter(pk=selected.pk).update(dirty_since=None)
+        if clear_dirty:
+            # A notice arriving from now on marks it again: its change may postdate our
+            # listing.
+            SelectedCalendar.objects.filter(pk=selected.pk).update(dirty_since=None)
         try:
             run = _CalendarSync(selected, token, now)
             result = run.result
@@ -311,6 +322,7 @@ def sync_calendars(
     workers: int = 1,
     now: datetime | None = None,
     on_result: Callable[[SyncResult], None] | None = None,
+    clear_dirty: bool = False,
 ) -> list[SyncResult]:
     """Sync many calendars, ``workers`` at a time (threads, each with its own connection)."""
     calendars = list(selected_calendars)
@@ -318,7 +330,7 @@ def sync_calendars(
 
     def one(selected: SelectedCalendar) -> SyncResult:
         try:
-            return sync_calendar(selected, full=full, now=now)
+            return sync_calendar(selected, full=full, now=now, clear_dirty=clear_dirty)
         finally:
             if workers > 1:
                 connection.close()

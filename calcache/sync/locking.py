@@ -55,3 +55,17 @@ def calendar_lock(token: CalendarSyncToken) -> Iterator[bool]:
             CalendarSyncToken.objects.filter(pk=token.pk, lock_owner=owner).update(
                 lock_owner="", locked_until=None
             )
+
+
+def seconds_until_free(token: CalendarSyncToken) -> float | None:
+    """How long the calendar stays taken by someone else's lock, when that can be known:
+    the remaining lease on SQLite; None on PostgreSQL (a held advisory lock belongs to a
+    live session, and a dead session's lock is gone already)."""
+    if connection.vendor == "postgresql":
+        return None
+    until = (
+        CalendarSyncToken.objects.filter(pk=token.pk).values_list("locked_until", flat=True).first()
+    )
+    if until is None:
+        return 0.0
+    return max(0.0, (until - timezone.now()).total_seconds())

@@ -23,7 +23,7 @@ from django.utils import timezone
 from calcache import jobs, ratelimit
 from calcache.conf import conf
 from calcache.emulator import EmulatorClient
-from calcache.models import CalendarEvent, CalendarSyncToken, PushChannel, SelectedCalendar
+from calcache.models import CalendarEvent, CalendarSyncToken, SelectedCalendar
 from calcache.selectors import calendars_needing_sync
 from calcache.sync.locking import calendar_lock
 from calcache.tasks import cleanup, refresh_stale, renew_channels, sync_calendar
@@ -37,6 +37,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.markers import committing
+from tests.notifications import WEBHOOK_TOKEN, notify, open_test_channel
 from tests.sync.conftest import Mirror, make_mirror
 
 
@@ -110,7 +111,8 @@ def test_a_rate_limit_waits_as_long_as_google_asked_and_cools_the_whole_account(
     emulator.clear_requests()
     paced = jobs.sync_queued(mirror.selected().pk)
     assert paced.outcome == jobs.PACED and paced.retry_in is not None
-    assert 5.0 < paced.retry_in <= 7.0
+    assert 0 < paced.retry_in <= 7.0 + 5.0  # what is left of the 7 s, plus up to 5 s jitter
+    assert not paced.counts_as_attempt
     assert listings(emulator) == 0
 
 
@@ -141,11 +143,11 @@ def test_backoff_doubles_and_is_capped() -> None:
 def test_the_task_gives_up_after_its_retries_and_leaves_the_calendar_stale(
     mirror: Mirror, emulator: EmulatorClient, settings: Any
 ) -> None:
-    settings.CALCACHE_TASK_MAX_RETRIES = 2
+    settings.CALCACHE_TASK_MAX_RETRIES = 5  # above Celery's own default cap of 3
     emulator.fail_next(50, status=503, reason="backendError", path="/events")
     outcome = sync_calendar.apply(args=(mirror.selected().pk,)).get()
     assert outcome["gave_up"] is True and outcome["outcome"] == "failed"
-    assert listings(emulator) == 3
+    assert listings(emulator) == 6  # the first try and 5 retries
     assert "GoogleUnavailable" in mirror.token().last_error
 
 
@@ -186,25 +188,54 @@ def test_a_sweep_task_that_waited_past_a_newer_sync_does_nothing(
 
 @committing
 def test_a_duplicate_collapses_into_the_running_sync_but_a_redelivery_waits_for_it(
-    mirror: Mirror,
+    mirror: Mirror, settings: Any
 ) -> None:
+    settings.CALCACHE_SYNC_LEASE_SECONDS = 60
     with lock_held_elsewhere(mirror):
         duplicate = jobs.sync_queued(mirror.selected().pk)
         assert duplicate.outcome == "skipped: locked" and duplicate.retry_in is None
-        redelivered = jobs.sync_queued(mirror.selected().pk, redelivered=True)
-        assert redelivered.retry_in == jobs.LOCK_RETRY_SECONDS
+        for waits in (
+            jobs.sync_queued(mirror.selected().pk, wait_for_lock=True),
+            jobs.sync_queued(mirror.selected().pk, full=True),  # the running one may be incremental
+        ):
+            assert waits.retry_in is not None and not waits.counts_as_attempt
+            if connection.vendor == "postgresql":
+                assert waits.retry_in == jobs.LOCK_RETRY_SECONDS  # a live session holds it
+            else:
+                assert 50 < waits.retry_in <= 61  # until the holder's lease runs out
 
 
 # --- notifications --------------------------------------------------------------------------
 
 
-def test_a_notification_refresh_is_skipped_when_a_refresh_started_since(
-    mirror: Mirror, emulator: EmulatorClient
-) -> None:
+def test_of_a_burst_only_the_first_refresh_runs(mirror: Mirror, emulator: EmulatorClient) -> None:
+    SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(dirty_since=timezone.now())
+    assert jobs.refresh_notified(mirror.selected().pk).outcome == "full"
     emulator.clear_requests()
+    # a second job of the same burst: the refresh above started after its notification
     result = jobs.refresh_notified(mirror.selected().pk)
     assert result.outcome == jobs.ALREADY_SYNCED
     assert emulator.requests() == []
+
+
+def test_a_redelivered_refresh_runs_although_its_first_run_cleared_the_mark(
+    mirror: Mirror, emulator: EmulatorClient
+) -> None:
+    # a worker died mid-refresh: the mark is clear, the change may not be in yet
+    assert mirror.selected().dirty_since is None
+    result = jobs.refresh_notified(mirror.selected().pk, redelivered=True)
+    assert result.outcome == "full"
+    mirror.assert_mirrors_window()
+
+
+def test_other_syncs_leave_the_notification_mark_to_its_refresh(mirror: Mirror) -> None:
+    marked_at = timezone.now()
+    SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(dirty_since=marked_at)
+    assert jobs.sync_queued(mirror.selected().pk).outcome == "full"
+    # the sweep's sync did not rewrite the JSON blobs: the refresh must still run
+    assert mirror.selected().dirty_since == marked_at
+    assert jobs.refresh_notified(mirror.selected().pk).outcome == "incremental"
+    assert mirror.selected().dirty_since is None
 
 
 def test_a_notification_refresh_syncs_and_clears_the_mark(mirror: Mirror) -> None:
@@ -223,7 +254,9 @@ def test_a_failed_notification_refresh_puts_its_mark_back(
     emulator.fail_next(1, status=503, reason="backendError", path="/events")
     result = jobs.refresh_notified(mirror.selected().pk)
     assert result.retry_in is not None
-    assert mirror.selected().dirty_since == marked_at  # the retry (or the sweep) finds it
+    # the retry (or the sweep) finds it; its grace counts from now
+    remarked = mirror.selected().dirty_since
+    assert remarked is not None and remarked > marked_at
 
 
 @committing
@@ -234,33 +267,24 @@ def test_a_notification_refresh_behind_a_running_sync_retries(mirror: Mirror) ->
         result = jobs.refresh_notified(mirror.selected().pk)
     # the running sync may have listed the calendar before the change
     assert result.outcome == "skipped: locked"
-    assert result.retry_in == jobs.LOCK_RETRY_SECONDS
-    assert mirror.selected().dirty_since == marked_at
+    assert result.retry_in == jobs.LOCK_RETRY_SECONDS and not result.counts_as_attempt
+    assert mirror.selected().dirty_since is not None
 
 
 @committing
 def test_a_lost_refresh_is_submitted_again_by_the_next_notification(
     mirror: Mirror, settings: Any, client: Client
 ) -> None:
-    settings.CALCACHE_WEBHOOK_TOKEN = "t0ken"
+    settings.CALCACHE_WEBHOOK_TOKEN = WEBHOOK_TOKEN
     settings.CALCACHE_BACKGROUND_RUNNER = "calcache.runner.DirtyFlagRunner"
-    channel = PushChannel.objects.create(
-        selected_calendar=mirror.selected(),
-        channel_id="c1",
-        resource_id="r1",
-        expiration=timezone.now() + timedelta(days=1),
-    )
-    headers = {
-        "X-Goog-Channel-ID": channel.channel_id,
-        "X-Goog-Channel-Token": "t0ken",
-        "X-Goog-Resource-State": "exists",
-    }
-    url = "/calendar-cache/webhooks/google/"
-    assert client.post(url, headers=headers).json() == {"status": "queued"}
-    assert client.post(url, headers=headers).json() == {"status": "already queued"}
+    channel = open_test_channel(mirror.selected(), "lost")
+    assert notify(client, channel) == {"status": "queued"}
+    assert notify(client, channel) == {"status": "already queued"}
     lost = timezone.now() - timedelta(seconds=conf.dirty_grace_seconds + 1)
     SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(dirty_since=lost)
-    assert client.post(url, headers=headers).json() == {"status": "queued"}
+    statuses = [notify(client, channel)["status"] for _ in range(3)]
+    # one of the burst claims the lost mark and submits again; the others see it claimed
+    assert statuses == ["queued", "already queued", "already queued"]
 
 
 # --- per-account pacing ---------------------------------------------------------------------
@@ -268,23 +292,25 @@ def test_a_lost_refresh_is_submitted_again_by_the_next_notification(
 
 def test_each_account_has_its_own_budget_of_sync_starts(db: None, settings: Any) -> None:
     settings.CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE = 2
-    assert ratelimit.seconds_until_allowed(1) == 0.0
-    assert ratelimit.seconds_until_allowed(1) == 0.0
-    wait = ratelimit.seconds_until_allowed(1)
-    assert 0.0 < wait <= ratelimit.WINDOW_SECONDS
-    assert ratelimit.seconds_until_allowed(2) == 0.0  # another account is not held back
+    minute = 60 * 29_000_000  # a clock minute's start, as a Unix time
+    assert ratelimit.seconds_until_allowed(1, now=minute + 10) == 0.0
+    assert ratelimit.seconds_until_allowed(1, now=minute + 20) == 0.0
+    assert ratelimit.seconds_until_allowed(1, now=minute + 45) == 15.0  # the minute's rest
+    assert ratelimit.seconds_until_allowed(2, now=minute + 45) == 0.0  # another account
+    assert ratelimit.seconds_until_allowed(1, now=minute + 61) == 0.0  # a new minute
     settings.CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE = 0
-    assert ratelimit.seconds_until_allowed(1) == 0.0  # 0: no budget
+    assert ratelimit.seconds_until_allowed(3, now=minute + 62) == 0.0  # 0: no budget
 
 
 def test_a_paced_job_asks_to_retry_without_calling_google(
     mirror: Mirror, emulator: EmulatorClient, settings: Any
 ) -> None:
     settings.CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE = 1
-    assert jobs.sync_queued(mirror.selected().pk).outcome == "full"
+    ratelimit.cool_down(mirror.selected().credential_id, 30)  # as after a 429 on another
     emulator.clear_requests()
     paced = jobs.sync_queued(mirror.selected().pk)
-    assert paced.outcome == jobs.PACED and paced.retry_in is not None and paced.retry_in > 0
+    assert paced.outcome == jobs.PACED and paced.retry_in is not None
+    assert 25 < paced.retry_in <= 30 + 5
     assert emulator.requests() == []
 
 
@@ -312,6 +338,10 @@ def test_the_sweep_picks_marked_lost_and_stale_calendars_of_writers_only(db: Non
 
     never = calendar()
     old = synced(calendar(), timedelta(hours=5))
+    failing = synced(calendar(), timedelta(hours=5))
+    CalendarSyncToken.objects.filter(calendar_id=failing.calendar_id).update(
+        last_error="GoogleBadRequest", last_error_at=now - timedelta(minutes=10)
+    )
     fresh = synced(calendar(), timedelta(minutes=5))
     lost = synced(calendar(dirty_since=now - timedelta(minutes=10)), timedelta(minutes=1))
     synced(calendar(dirty_since=now - timedelta(seconds=10)), timedelta(minutes=1))  # in grace
@@ -329,7 +359,7 @@ def test_the_sweep_picks_marked_lost_and_stale_calendars_of_writers_only(db: Non
     )
     assert due.dirty == [lost.pk]
     assert due.stale == [never.pk, old.pk]  # never synced first, then the oldest
-    assert fresh.pk not in due.stale
+    assert fresh.pk not in due.stale and failing.pk not in due.stale  # tried this period
     limited = calendars_needing_sync(
         now=now, stale_after=timedelta(hours=1), dirty_grace=timedelta(minutes=2), limit=2
     )
@@ -396,3 +426,17 @@ def test_enqueue_refuses_workers_and_reports_an_unreachable_broker(
         with pytest.raises(CommandError, match=r"Could not reach the Celery broker at redis://"):
             call_command("sync_calendars", "--enqueue", stdout=StringIO())
     assert not CalendarSyncToken.objects.filter(last_sync_at__isnull=False).exists()
+
+
+@committing
+def test_a_broker_outage_leaves_the_notification_marked_and_google_answered(
+    mirror: Mirror, settings: Any, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.celery_worker import producer_for
+
+    settings.CALCACHE_WEBHOOK_TOKEN = WEBHOOK_TOKEN
+    channel = open_test_channel(mirror.selected(), "outage")
+    with producer_for("redis://127.0.0.1:1/0", settings):  # nothing listens there
+        assert notify(client, channel) == {"status": "queued"}
+    assert mirror.selected().dirty_since is not None  # the sweep or a later notice finds it
+    assert "Could not submit the refresh" in caplog.text

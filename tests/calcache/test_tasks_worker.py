@@ -19,11 +19,12 @@ from django.test import Client
 from django.utils import timezone
 
 from calcache.emulator import EmulatorClient
-from calcache.models import CalendarEvent, CalendarSyncToken, PushChannel, SelectedCalendar
+from calcache.models import CalendarEvent, CalendarSyncToken, SelectedCalendar
 from calcache.selectors import sync_coverage
 from tests import celery_worker
 from tests.celery_worker import BROKERS, NO_BROKER, producer_for, start_worker, wait_for
 from tests.markers import committing
+from tests.notifications import WEBHOOK_TOKEN, notify, open_test_channel
 from tests.sync.conftest import Mirror, make_mirror
 
 AVAILABLE = celery_worker.available_brokers()
@@ -31,9 +32,6 @@ pytestmark = [pytest.mark.skipif(not AVAILABLE, reason=NO_BROKER), committing]
 # The kill test needs one broker; Redis shows the production redelivery path (the
 # visibility timeout), RabbitMQ redelivers as soon as the connection drops.
 PRIMARY = AVAILABLE[0] if AVAILABLE else "redis"
-
-WEBHOOK_URL = "/calendar-cache/webhooks/google/"
-WEBHOOK_TOKEN = "worker-test-channel-token"
 
 
 def synced_after(mirror: Mirror, moment: Any) -> bool:
@@ -121,30 +119,13 @@ def test_a_webhook_burst_is_one_message_and_one_sync_per_calendar(
     channels = []
     for mirror in mirrors:
         mirror.sync()
-        channels.append(
-            PushChannel.objects.create(
-                selected_calendar=mirror.selected(),
-                channel_id=f"channel-{mirror.email}",
-                resource_id=f"resource-{mirror.email}",
-                expiration=timezone.now() + timedelta(days=7),
-            )
-        )
+        channels.append(open_test_channel(mirror.selected(), mirror.email))
         moved = (mirror.now + timedelta(days=2)).replace(microsecond=0)
         emulator.add_event(mirror.email, start=moved, end=moved + timedelta(hours=1))
     emulator.clear_requests()
     for _ in range(10):
         for channel in channels:
-            response = client.post(
-                WEBHOOK_URL,
-                headers={
-                    "X-Goog-Channel-ID": channel.channel_id,
-                    "X-Goog-Channel-Token": WEBHOOK_TOKEN,
-                    "X-Goog-Resource-ID": channel.resource_id,
-                    "X-Goog-Resource-State": "exists",
-                    "X-Goog-Message-Number": "7",
-                },
-            )
-            assert response.status_code == 200
+            notify(client, channel)
     # 20 notifications, one message per calendar: the dirty mark is the dedup
     assert celery_worker.queued_messages(primary_broker) == len(channels)
     worker = start_worker(primary_broker, emulator_url=emulator_url, concurrency=2)
@@ -166,13 +147,24 @@ def test_a_webhook_burst_is_one_message_and_one_sync_per_calendar(
         mirror.assert_mirrors_window()
 
 
+@pytest.mark.parametrize("task", ["sync_calendar", "refresh_calendar"])
 def test_a_worker_killed_mid_sync_leaves_no_trusted_half_copy_and_the_task_is_redelivered(
-    emulator: EmulatorClient, write_flag_on: None, primary_broker: str, emulator_url: str
+    task: str,
+    emulator: EmulatorClient,
+    write_flag_on: None,
+    primary_broker: str,
+    emulator_url: str,
+    settings: Any,
+    client: Client,
 ) -> None:
     mirror = connected(emulator, "crash@example.com", events=120)
     slow_pages = {"CALCACHE_SYNC_PAGE_SIZE": "10"}  # 12 pages, one transaction each
     emulator.fail_next(100, kind="slow", delay=0.4, path="/events")
-    call_command("sync_calendars", "--enqueue", "--quiet", stdout=StringIO())
+    if task == "sync_calendar":
+        call_command("sync_calendars", "--enqueue", "--quiet", stdout=StringIO())
+    else:  # a push notification's refresh, whose first run clears the calendar's mark
+        settings.CALCACHE_WEBHOOK_TOKEN = WEBHOOK_TOKEN
+        assert notify(client, open_test_channel(mirror.selected(), "crash")) == {"status": "queued"}
     first = start_worker(primary_broker, emulator_url=emulator_url, extra_env=slow_pages)
     try:
         wait_for(
@@ -189,7 +181,7 @@ def test_a_worker_killed_mid_sync_leaves_no_trusted_half_copy_and_the_task_is_re
     assert token.sync_token == "" and token.window_start is None  # ...but nothing vouches
     window = (mirror.now, mirror.now + timedelta(days=30))
     assert not sync_coverage(user=mirror.user, start=window[0], end=window[1])
-    task_id = re.search(r"calcache\.sync_calendar\[([0-9a-f-]+)\] received", first.log())
+    task_id = re.search(rf"calcache\.{task}\[([0-9a-f-]+)\] received", first.log())
     assert task_id is not None, first.log()
 
     emulator.clear_faults()
@@ -203,8 +195,9 @@ def test_a_worker_killed_mid_sync_leaves_no_trusted_half_copy_and_the_task_is_re
         )
     finally:
         second.stop()
-    assert f"calcache.sync_calendar[{task_id.group(1)}] received" in second.log()
+    assert f"calcache.{task}[{task_id.group(1)}] received" in second.log()
     assert mirror.rows().count() == 120
     mirror.assert_mirrors_window()
     assert sync_coverage(user=mirror.user, start=window[0], end=window[1])
     assert CalendarEvent.objects.count() == 120
+    assert mirror.selected().dirty_since is None

@@ -127,6 +127,7 @@ class Command(BaseCommand):
                 full=options["full"],
                 workers=workers,
                 on_result=lambda result: self.advance(progress),
+                clear_dirty=options["dirty"],
             )
         finally:
             progress.close()
@@ -139,8 +140,9 @@ class Command(BaseCommand):
 
     def enqueue(self, calendars: list[SelectedCalendar], *, full: bool) -> None:
         """One ``calcache.sync_calendar`` task per calendar, over one broker connection."""
+        from amqp.exceptions import AMQPError
         from kombu import Connection
-        from kombu.exceptions import OperationalError
+        from kombu.exceptions import KombuError, OperationalError
 
         from calcache.tasks import sync_calendar
 
@@ -153,10 +155,11 @@ class Command(BaseCommand):
                         args=(selected.pk,), kwargs={"full": full}, producer=producer
                     )
                     queued += 1
-        except OperationalError as exc:
+        except (OperationalError, OSError, KombuError, AMQPError) as exc:
             broker = Connection(app.conf.broker_url).as_uri()  # password masked
             raise CommandError(
-                f"Could not reach the Celery broker at {broker} ({exc}); "
+                f"Could not reach the Celery broker at {broker} "
+                f"({type(exc).__name__}: {exc}); "
                 f"{queued} of {len(calendars)} task(s) were queued before it failed."
             ) from None
         queue = app.conf.task_default_queue
