@@ -247,8 +247,9 @@ class CalcacheSettings:
 
     @property
     def task_max_retries(self) -> int:
-        """Retries of one background sync task (rate limits, Google outages, a held lock)
-        before it gives up; the calendar stays stale or dirty for the sweep."""
+        """Failed attempts one background task retries (rate limits, Google outages,
+        database errors; waiting for a lock or the account's budget does not count) before
+        it gives up; the calendar stays stale or marked for the sweep."""
         return int(_get("CALCACHE_TASK_MAX_RETRIES"))
 
     @property

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, connection
@@ -80,15 +80,19 @@ def backoff(attempt: int) -> float:
 
 
 def retry_delay(sync: SyncResult, attempt: int) -> float | None:
-    """Seconds until a failed sync is worth trying again, or None when it is not.
+    """Seconds until a failed sync is worth trying again, or None when it is not."""
+    if sync.outcome != SyncOutcome.FAILED:
+        return None
+    return failure_delay(sync.exception, attempt)
+
+
+def failure_delay(exc: BaseException | None, attempt: int) -> float | None:
+    """Seconds until work that failed with ``exc`` is worth trying again, or None.
 
     Rate limits and outages pass (Google's ``Retry-After`` wins when it sent one), and so
     does a database error. An invalid credential, a spent daily quota, a missing calendar
     or a refused request will fail the same way again.
     """
-    if sync.outcome != SyncOutcome.FAILED:
-        return None
-    exc = sync.exception
     if isinstance(exc, RateLimited | GoogleUnavailable):
         delay = exc.retry_after if exc.retry_after else backoff(attempt)
         return min(delay, MAX_RETRY_SECONDS)
@@ -126,12 +130,30 @@ def _database_failed(selected_calendar_id: int, attempt: int) -> JobResult:
     return JobResult(selected_calendar_id, DATABASE_FAILED, retry_in=backoff(attempt))
 
 
-def _mark_again(selected_calendar_id: int) -> None:
-    """Put the notification's mark back (stamped now: the grace period for a lost refresh
-    counts from here)."""
-    SelectedCalendar.objects.filter(pk=selected_calendar_id, dirty_since__isnull=True).update(
-        dirty_since=timezone.now()
-    )
+def _mark_again(selected_calendar_id: int, retry_in: float | None) -> None:
+    """Put the notification's mark back, stamped when the retry is due (the grace for a
+    lost refresh counts from then, so notifications meanwhile do not start more). Best
+    effort: with the database gone too, the retry itself carries the notification."""
+    due = timezone.now() + timedelta(seconds=retry_in or 0)
+    try:
+        SelectedCalendar.objects.filter(pk=selected_calendar_id, dirty_since__isnull=True).update(
+            dirty_since=due
+        )
+    except DatabaseError:
+        logger.warning("Calendar %s not marked again (database error)", selected_calendar_id)
+        connection.close()
+
+
+def _lock_wait(selected: SelectedCalendar, *, redelivered: bool) -> float:
+    """How long to wait for another sync's lock: a redelivered task on SQLite waits for
+    the lease of the worker that died running it; otherwise a short wait."""
+    if not redelivered:
+        return LOCK_RETRY_SECONDS
+    token = CalendarSyncToken.objects.filter(
+        credential_id=selected.credential_id, calendar_id=selected.calendar_id
+    ).first()
+    lease = seconds_until_free(token) if token is not None else None
+    return LOCK_RETRY_SECONDS if lease is None else min(lease + 1.0, MAX_RETRY_SECONDS)
 
 
 def refresh_notified(
@@ -141,8 +163,10 @@ def refresh_notified(
     copy (``rollout.refresh_calendar``), unless a refresh has started since.
 
     A job that finds the mark clear knows a refresh started after its notification and
-    does nothing (a burst of notifications yields one refresh), except when redelivered:
-    then the refresh that cleared the mark may be its own, cut off by a dead worker.
+    does nothing (a burst of notifications yields one refresh), except when
+    ``redelivered``: then the refresh that cleared the mark may be its own, cut off by a
+    dead worker or a database outage. A retryable failure of either side (SQL or JSON)
+    puts the mark back and asks for a retry.
     """
     from calcache.rollout import refresh_calendar
 
@@ -159,23 +183,28 @@ def refresh_notified(
     # refresh's listing has already passed.
     SelectedCalendar.objects.filter(pk=selected_calendar_id).update(dirty_since=None)
     try:
-        sync = refresh_calendar(selected).sync
+        refreshed = refresh_calendar(selected)
     except DatabaseError:
         result = _database_failed(selected_calendar_id, attempt)
     except BaseException:
-        _mark_again(selected_calendar_id)
+        _mark_again(selected_calendar_id, None)
         raise
     else:
+        sync = refreshed.sync
         assert sync is not None  # refresh_calendar always runs the SQL side
         if sync.outcome == SyncOutcome.LOCKED:
             # The running sync may have listed the calendar before this notification.
-            result = JobResult(
-                selected.pk, sync.outcome.value, LOCK_RETRY_SECONDS, sync, counts_as_attempt=False
-            )
+            wait = _lock_wait(selected, redelivered=redelivered)
+            result = JobResult(selected.pk, sync.outcome.value, wait, sync, counts_as_attempt=False)
         else:
             result = _after_sync(selected, sync, attempt)
+        json_retry = failure_delay(refreshed.json_exception, attempt)
+        if result.retry_in is None and json_retry is not None:
+            # The SQL side is done, but the JSON blobs missed the change.
+            result.retry_in = json_retry
+            result.outcome = f"JSON refresh failed: {refreshed.json_error}"
     if result.retry_in is not None:
-        _mark_again(selected_calendar_id)
+        _mark_again(selected_calendar_id, result.retry_in)
     return result
 
 
@@ -219,13 +248,6 @@ def sync_queued(
     if sync.outcome == SyncOutcome.LOCKED:
         if not (full or wait_for_lock):
             return JobResult(selected.pk, sync.outcome.value, None, sync)
-        token = (
-            token
-            or CalendarSyncToken.objects.filter(
-                credential_id=selected.credential_id, calendar_id=selected.calendar_id
-            ).first()
-        )
-        lease = seconds_until_free(token) if token is not None else None
-        wait = LOCK_RETRY_SECONDS if lease is None else min(lease + 1.0, MAX_RETRY_SECONDS)
+        wait = _lock_wait(selected, redelivered=wait_for_lock)
         return JobResult(selected.pk, sync.outcome.value, wait, sync, counts_as_attempt=False)
     return _after_sync(selected, sync, attempt)

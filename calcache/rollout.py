@@ -290,6 +290,8 @@ def set_flag(
 class RefreshResult:
     json_blobs: int = 0
     json_error: str = ""
+    # What made the JSON side fail, for callers that decide about retrying (calcache.jobs).
+    json_exception: Exception | None = field(default=None, repr=False, compare=False)
     sync: SyncResult | None = None
 
 
@@ -305,6 +307,7 @@ def refresh_calendar(selected: SelectedCalendar, *, now: datetime | None = None)
         except Exception as exc:
             logger.warning("JSON cache refresh of %s failed: %s", selected.calendar_id, exc)
             result.json_error = f"{type(exc).__name__}: {exc}"
+            result.json_exception = exc
     result.sync = sync_calendar(selected, now=now)
     return result
 

@@ -61,7 +61,8 @@ class ThreadPoolRunner:
         # Refreshes that must run again (a held lock, the account's budget, an outage):
         # calendar id -> (failed attempts, retries), and the timers that resubmit them.
         self.retries: dict[int, tuple[int, int]] = {}
-        self.timers: set[threading.Timer] = set()
+        self.pending: dict[int, threading.Timer] = {}
+        self.closed = False
 
     def submit_sync(self, selected_calendar_id: int) -> None:
         with self.lock:
@@ -113,7 +114,8 @@ class ThreadPoolRunner:
     def _retry_later(
         self, selected_calendar_id: int, result: JobResult, state: tuple[int, int]
     ) -> None:
-        """Without a queue, a timer resubmits the refresh (the mark stays meanwhile)."""
+        """Without a queue, a timer resubmits the refresh (the mark stays meanwhile); one
+        pending timer per calendar."""
         failed, retried = state
         if failed > conf.task_max_retries or retried > RETRY_LIMIT:
             logger.warning(
@@ -127,23 +129,34 @@ class ThreadPoolRunner:
 
         def resubmit() -> None:
             with self.lock:
-                self.timers.discard(timer)
+                if self.pending.get(selected_calendar_id) is not timer:
+                    return  # cancelled
+                del self.pending[selected_calendar_id]
                 self.retries[selected_calendar_id] = state
             self.submit_sync(selected_calendar_id)
 
         timer = threading.Timer(result.retry_in, resubmit)
         timer.daemon = True
         with self.lock:
-            self.timers.add(timer)
+            if self.closed or selected_calendar_id in self.pending:
+                return
+            self.pending[selected_calendar_id] = timer
         timer.start()
 
-    def cancel_retries(self) -> None:
-        """Drop the pending resubmissions (shutdown, tests); their calendars stay marked."""
+    def cancel_retries(self, *, close: bool = False) -> None:
+        """Drop the pending resubmissions (the calendars stay marked); ``close``: accept no
+        new ones either (shutdown)."""
         with self.lock:
-            timers, self.timers = self.timers, set()
+            self.closed = self.closed or close
+            timers, self.pending = list(self.pending.values()), {}
             self.retries.clear()
         for timer in timers:
             timer.cancel()
+
+    @property
+    def timers(self) -> list[threading.Timer]:
+        with self.lock:
+            return list(self.pending.values())
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Block until everything submitted so far has run (tests, shutdown)."""

@@ -31,8 +31,9 @@ TASK_OPTIONS: dict[str, Any] = {
     "max_retries": None,
 }
 HARD_RETRY_LIMIT = 200
-# A sweep's task older than this is dropped by the worker: the next sweep sends a fresh
-# one, so a backlog never holds more than a few sweeps' worth.
+# A sweep's sync task older than this is dropped by the worker (its retries too): the
+# calendar stays stale and the next sweep sends a fresh one, so a backlog never holds
+# more than a few sweeps' worth.
 SWEEP_TASK_EXPIRES = 15 * 60
 
 
@@ -94,12 +95,14 @@ def refresh_calendar(
 ) -> dict[str, Any]:
     """A push notification's work: JSON blobs and SQL copy (``jobs.refresh_notified``).
 
-    ``resumed``: set on its own retries and when redelivered, where the mark may have been
-    cleared by this very notification's earlier run.
+    ``resumed``: run even if the calendar's mark is clear, because this notification's
+    own earlier run may have cleared it: when redelivered (a dead worker), and on the
+    retry of a database failure (the mark may not have been put back). Other retries
+    rely on the mark the job put back: clear means a later refresh covered the change.
     """
-    resumed = resumed or attempt > 0 or _redelivered(self)
+    resumed = resumed or _redelivered(self)
     result = jobs.refresh_notified(selected_calendar_id, attempt=attempt, redelivered=resumed)
-    return _finish(self, result, attempt, resumed=True)
+    return _finish(self, result, attempt, resumed=result.outcome == jobs.DATABASE_FAILED)
 
 
 @shared_task(name="calcache.stop_channel", **TASK_OPTIONS)
@@ -154,6 +157,7 @@ def refresh_stale(self: Task) -> dict[str, int]:
     """Enqueue a sync for each calendar whose last success is older than
     ``CALCACHE_STALE_AFTER_MINUTES`` and a refresh for each one a notification marked
     and nobody refreshed (beat: every 5 minutes)."""
+    from calcache.models import SelectedCalendar
     from calcache.selectors import calendars_needing_sync
 
     now = timezone.now()
@@ -163,8 +167,14 @@ def refresh_stale(self: Task) -> dict[str, int]:
         dirty_grace=timedelta(seconds=conf.dirty_grace_seconds),
         limit=conf.stale_sweep_limit,
     )
+    if due.dirty:
+        # Claimed like the webhook claims a lost mark, so notifications meanwhile do not
+        # submit again. No expiry: the refresh carries a notification.
+        SelectedCalendar.objects.filter(
+            pk__in=due.dirty, dirty_since__lt=now - timedelta(seconds=conf.dirty_grace_seconds)
+        ).update(dirty_since=now)
     for selected_id in due.dirty:
-        refresh_calendar.apply_async(args=(selected_id,), expires=SWEEP_TASK_EXPIRES)
+        refresh_calendar.delay(selected_id)
     for selected_id in due.stale:
         sync_calendar.apply_async(
             args=(selected_id,),

@@ -60,9 +60,7 @@ def handle_notification(headers: Mapping[str, str], *, now: datetime | None = No
         selected = _calendar_of(headers.get("X-Goog-Resource-Uri", ""))
         logger.info("Notification for unknown channel %s; stopping it", channel_id)
         if selected is not None:
-            transaction.on_commit(
-                lambda: get_runner().submit_stop(selected.pk, channel_id, resource_id)
-            )
+            transaction.on_commit(lambda: _submit_stop(selected.pk, channel_id, resource_id))
         return Outcome.UNKNOWN_CHANNEL
     if state == "sync":
         # Sent once when a channel opens; nothing changed, nothing to stop.
@@ -71,9 +69,7 @@ def handle_notification(headers: Mapping[str, str], *, now: datetime | None = No
         # Google keeps sending until the channel is stopped or expires; renewal replaced it.
         logger.info("Notification for stopped or expired channel %s; stopping it", channel_id)
         selected_id = channel.selected_calendar_id
-        transaction.on_commit(
-            lambda: get_runner().submit_stop(selected_id, channel_id, resource_id)
-        )
+        transaction.on_commit(lambda: _submit_stop(selected_id, channel_id, resource_id))
         return Outcome.EXPIRED_CHANNEL
     number = headers.get("X-Goog-Message-Number") or ""
     PushChannel.objects.filter(pk=channel.pk).update(
@@ -86,6 +82,14 @@ def handle_notification(headers: Mapping[str, str], *, now: datetime | None = No
         transaction.on_commit(lambda: _submit_sync(selected_id))
         return Outcome.QUEUED
     return Outcome.PENDING
+
+
+def _submit_stop(selected_id: int, channel_id: str, resource_id: str) -> None:
+    try:
+        get_runner().submit_stop(selected_id, channel_id, resource_id)
+    except Exception:
+        # Google keeps sending for it until it expires; the next notification tries again.
+        logger.exception("Could not submit stopping channel %s", channel_id)
 
 
 def _submit_sync(selected_id: int) -> None:

@@ -60,6 +60,9 @@ class SyncOutcome(enum.StrEnum):
     CREDENTIAL_INVALID = "skipped: credential invalid"
     DISABLED = "skipped: calendar disabled"
     FAILED = "failed"
+    # Only for the refresh of a notified calendar (``sync_calendars --dirty``):
+    ALREADY_REFRESHED = "skipped: refreshed since the notification"
+    DEFERRED = "deferred: try again later"
 
     @property
     def synced(self) -> bool:
@@ -248,14 +251,13 @@ def sync_calendar(
     *,
     full: bool = False,
     now: datetime | None = None,
-    clear_dirty: bool = False,
 ) -> SyncResult:
     """Bring one selected calendar's SQL copy up to date. Never raises for Google's errors:
     the result says what happened, and the token row keeps the last error.
 
-    ``clear_dirty``: this sync answers the calendar's push notifications (``sync_calendars
-    --dirty``); their mark is cleared once the lock is held. Other syncs leave it for the
-    notification's own refresh, which also rewrites the JSON blobs.
+    A push notification's mark (``dirty_since``) is left alone: it belongs to the
+    notification's refresh (``calcache.jobs.refresh_notified``), which also rewrites the
+    JSON blobs.
     """
     now = now or timezone.now()
     selected = SelectedCalendar.objects.select_related("credential", "credential__user").get(
@@ -281,10 +283,6 @@ def sync_calendar(
             result.outcome = SyncOutcome.LOCKED
             return result
         token.refresh_from_db()
-        if clear_dirty:
-            # A notice arriving from now on marks it again: its change may postdate our
-            # listing.
-            SelectedCalendar.objects.filter(pk=selected.pk).update(dirty_since=None)
         try:
             run = _CalendarSync(selected, token, now)
             result = run.result
@@ -322,15 +320,20 @@ def sync_calendars(
     workers: int = 1,
     now: datetime | None = None,
     on_result: Callable[[SyncResult], None] | None = None,
-    clear_dirty: bool = False,
+    sync_one: Callable[[SelectedCalendar], SyncResult] | None = None,
 ) -> list[SyncResult]:
-    """Sync many calendars, ``workers`` at a time (threads, each with its own connection)."""
+    """Sync many calendars, ``workers`` at a time (threads, each with its own connection).
+
+    ``sync_one`` replaces ``sync_calendar(selected, full=full, now=now)`` for each one.
+    """
     calendars = list(selected_calendars)
     results: list[SyncResult] = []
 
     def one(selected: SelectedCalendar) -> SyncResult:
         try:
-            return sync_calendar(selected, full=full, now=now, clear_dirty=clear_dirty)
+            if sync_one is not None:
+                return sync_one(selected)
+            return sync_calendar(selected, full=full, now=now)
         finally:
             if workers > 1:
                 connection.close()

@@ -20,7 +20,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from calcache import jobs, ratelimit
+from calcache import jobs, legacy, ratelimit
 from calcache.conf import conf
 from calcache.emulator import EmulatorClient
 from calcache.models import CalendarEvent, CalendarSyncToken, SelectedCalendar
@@ -194,15 +194,19 @@ def test_a_duplicate_collapses_into_the_running_sync_but_a_redelivery_waits_for_
     with lock_held_elsewhere(mirror):
         duplicate = jobs.sync_queued(mirror.selected().pk)
         assert duplicate.outcome == "skipped: locked" and duplicate.retry_in is None
-        for waits in (
-            jobs.sync_queued(mirror.selected().pk, wait_for_lock=True),
-            jobs.sync_queued(mirror.selected().pk, full=True),  # the running one may be incremental
-        ):
-            assert waits.retry_in is not None and not waits.counts_as_attempt
-            if connection.vendor == "postgresql":
-                assert waits.retry_in == jobs.LOCK_RETRY_SECONDS  # a live session holds it
-            else:
-                assert 50 < waits.retry_in <= 61  # until the holder's lease runs out
+        redelivered = jobs.sync_queued(mirror.selected().pk, wait_for_lock=True)
+        full = jobs.sync_queued(
+            mirror.selected().pk, full=True
+        )  # the running one may be incremental
+    for waits in (redelivered, full):
+        assert waits.retry_in is not None and not waits.counts_as_attempt
+    # a full sync waits a little for a live holder; a redelivered task, on SQLite, until
+    # the lease of the (perhaps dead) holder runs out
+    assert full.retry_in == jobs.LOCK_RETRY_SECONDS
+    if connection.vendor == "postgresql":
+        assert redelivered.retry_in == jobs.LOCK_RETRY_SECONDS  # a live session holds it
+    else:
+        assert redelivered.retry_in is not None and 50 < redelivered.retry_in <= 61
 
 
 # --- notifications --------------------------------------------------------------------------
@@ -256,7 +260,41 @@ def test_a_failed_notification_refresh_puts_its_mark_back(
     assert result.retry_in is not None
     # the retry (or the sweep) finds it; its grace counts from now
     remarked = mirror.selected().dirty_since
-    assert remarked is not None and remarked > marked_at
+    # stamped when the retry is due: notifications until then do not submit again
+    assert remarked is not None and remarked > timezone.now()
+
+
+def test_a_failed_json_refresh_is_retried_although_the_sql_side_is_done(
+    mirror: Mirror, emulator: EmulatorClient
+) -> None:
+    week = (mirror.now, mirror.now + timedelta(days=7))
+    legacy.live_busy(user=mirror.user, start=week[0], end=week[1])  # a JSON blob to refresh
+    SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(dirty_since=timezone.now())
+    emulator.fail_next(1, status=503, reason="backendError", path="freeBusy")
+    result = jobs.refresh_notified(mirror.selected().pk)
+    assert result.sync is not None and result.sync.outcome == "full"
+    assert result.outcome.startswith("JSON refresh failed") and result.retry_in is not None
+    assert mirror.selected().dirty_since is not None
+
+
+def test_sync_calendars_dirty_refreshes_and_keeps_what_failed_marked(
+    mirror: Mirror, emulator: EmulatorClient
+) -> None:
+    legacy.live_busy(user=mirror.user, start=mirror.now, end=mirror.now + timedelta(days=7))
+    marked = SelectedCalendar.objects.filter(pk=mirror.selected().pk)
+    marked.update(dirty_since=timezone.now())
+    emulator.fail_next(1, status=503, reason="backendError", path="/events")
+    with pytest.raises(CommandError, match="1 of 1 calendar"):
+        call_command("sync_calendars", "--dirty", stdout=StringIO())
+    assert marked.get().dirty_since is not None  # the outage did not swallow the notice
+    emulator.clear_requests()
+    out = StringIO()
+    call_command("sync_calendars", "--dirty", stdout=out)
+    paths = {request["path"].rsplit("/", 1)[-1] for request in emulator.requests()}
+    assert {"events", "freeBusy"} <= paths  # SQL and the JSON blobs
+    assert marked.get().dirty_since is None
+    with pytest.raises(CommandError, match="--dirty refreshes"):
+        call_command("sync_calendars", "--dirty", "--full")
 
 
 @committing
@@ -380,6 +418,22 @@ def test_the_sweep_task_syncs_what_is_stale(
     assert swept == {"dirty": 0, "stale": 1}
     assert mirror.token().last_sync_at is not None
     mirror.assert_mirrors_window()
+
+
+def test_the_sweep_claims_and_refreshes_a_lost_notification(mirror: Mirror, settings: Any) -> None:
+    from project.celery import app
+
+    lost = timezone.now() - timedelta(seconds=conf.dirty_grace_seconds + 60)
+    mirror.sync()  # synced, but a notification since then lost its refresh
+    SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(dirty_since=lost)
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        swept = refresh_stale.apply().get()
+    finally:
+        app.conf.task_always_eager = eager
+    assert swept == {"dirty": 1, "stale": 0}
+    assert mirror.selected().dirty_since is None
 
 
 def test_periodic_tasks_report_what_they_did(db: None) -> None:

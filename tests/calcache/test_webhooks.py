@@ -34,8 +34,8 @@ def _background_settled(google_emulator_server: Any) -> Iterator[None]:
         google_emulator_server.push.wait_idle()
         current = get_runner()
         if isinstance(current, ThreadPoolRunner):
+            current.wait_idle()  # nothing runs, so nothing schedules a retry after this
             current.cancel_retries()
-            current.wait_idle()
 
     settle()
     yield

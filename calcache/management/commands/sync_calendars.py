@@ -42,6 +42,28 @@ def _user_by_id_or_email(value: str) -> Any:
         raise CommandError(f"Several users match {value!r}; give the user id.") from None
 
 
+def refresh_marked(selected: SelectedCalendar) -> SyncResult:
+    """``--dirty``: what the webhook's background refresh does (``jobs.refresh_notified``:
+    the JSON blobs and the SQL sync; the mark is cleared, or kept when it must retry)."""
+    from calcache.jobs import ALREADY_SYNCED, GONE, refresh_notified
+
+    job = refresh_notified(selected.pk)
+    if job.sync is not None and job.retry_in is None:
+        return job.sync
+    result = job.sync or SyncResult(
+        selected_calendar_id=selected.pk, calendar_id=selected.calendar_id
+    )
+    if job.outcome == ALREADY_SYNCED:
+        result.outcome = SyncOutcome.ALREADY_REFRESHED
+    elif job.outcome == GONE:
+        result.outcome = SyncOutcome.DISABLED
+    elif job.retry_in is not None and result.outcome != SyncOutcome.FAILED:
+        result.outcome, result.error = SyncOutcome.DEFERRED, job.outcome
+    elif not result.error:
+        result.error = job.outcome
+    return result
+
+
 class Command(BaseCommand):
     help = (
         "Sync selected calendars into the SQL tables: incremental where a sync token exists, "
@@ -92,6 +114,11 @@ class Command(BaseCommand):
         workers = options["workers"]
         if not 1 <= workers <= MAX_WORKERS:
             raise CommandError(f"--workers must be between 1 and {MAX_WORKERS}.")
+        if options["dirty"] and options["full"]:
+            raise CommandError(
+                "--dirty refreshes what push notifications marked (incremental syncs and "
+                "the JSON blobs); run --full without --dirty."
+            )
         if options["enqueue"]:
             if not conf.celery_enabled:
                 raise CommandError(
@@ -127,7 +154,7 @@ class Command(BaseCommand):
                 full=options["full"],
                 workers=workers,
                 on_result=lambda result: self.advance(progress),
-                clear_dirty=options["dirty"],
+                sync_one=refresh_marked if options["dirty"] else None,
             )
         finally:
             progress.close()
@@ -185,6 +212,8 @@ class Command(BaseCommand):
             ("skipped: locked", outcomes[SyncOutcome.LOCKED]),
             ("skipped: write flag off", outcomes[SyncOutcome.FLAG_OFF]),
             ("skipped: credential invalid", outcomes[SyncOutcome.CREDENTIAL_INVALID]),
+            ("skipped: refreshed already", outcomes[SyncOutcome.ALREADY_REFRESHED]),
+            ("deferred (still marked)", outcomes[SyncOutcome.DEFERRED]),
             ("failed", outcomes[SyncOutcome.FAILED]),
         ]
         width = max(len(label) for label, _ in rows)
