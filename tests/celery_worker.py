@@ -109,6 +109,17 @@ class Worker:
             time.sleep(0.1)
         raise RuntimeError(f"celery worker not ready after {timeout} s:\n{self.log()}")
 
+    def wait_until(self, condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+        """Poll ``condition``; on timeout fail with the worker's log as it is then."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.2)
+        raise AssertionError(
+            f"timed out after {timeout} s waiting for {what}; worker log:\n{self.log()[-5000:]}"
+        )
+
     def kill(self) -> None:
         """SIGKILL to the whole group: what a crashed machine looks like to the broker."""
         if self.process.poll() is None:
@@ -206,12 +217,3 @@ def _drop_connections(app: Any) -> None:
     # Pools and queue declarations are built from the configuration on first use.
     app.close()
     app.__dict__.pop("amqp", None)
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, log: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{log}")

@@ -22,7 +22,7 @@ from calcache.emulator import EmulatorClient
 from calcache.models import CalendarEvent, CalendarSyncToken, SelectedCalendar
 from calcache.selectors import sync_coverage
 from tests import celery_worker
-from tests.celery_worker import BROKERS, NO_BROKER, producer_for, start_worker, wait_for
+from tests.celery_worker import BROKERS, NO_BROKER, producer_for, start_worker
 from tests.markers import committing
 from tests.notifications import WEBHOOK_TOKEN, notify, open_test_channel
 from tests.sync.conftest import Mirror, make_mirror
@@ -91,11 +91,10 @@ def test_enqueued_syncs_land_and_mirror_google(
     assert re.search(r"Enqueued 3 sync task\(s\) on queue 'calcache-test-", out.getvalue())
     worker = start_worker(broker, emulator_url=emulator_url, concurrency=2)
     try:
-        wait_for(
+        worker.wait_until(
             lambda: all(synced_after(mirror, began) for mirror in mirrors),
             timeout=60,
             what="three syncs by the worker",
-            log=worker.log(),
         )
     finally:
         worker.stop()
@@ -130,14 +129,13 @@ def test_a_webhook_burst_is_one_message_and_one_sync_per_calendar(
     assert celery_worker.queued_messages(primary_broker) == len(channels)
     worker = start_worker(primary_broker, emulator_url=emulator_url, concurrency=2)
     try:
-        wait_for(
+        worker.wait_until(
             lambda: (
                 not SelectedCalendar.objects.filter(dirty_since__isnull=False).exists()
                 and worker.log().count("succeeded") >= len(channels)
             ),
             timeout=60,
             what="the refreshes of both calendars",
-            log=worker.log(),
         )
     finally:
         worker.stop()
@@ -167,11 +165,10 @@ def test_a_worker_killed_mid_sync_leaves_no_trusted_half_copy_and_the_task_is_re
         assert notify(client, open_test_channel(mirror.selected(), "crash")) == {"status": "queued"}
     first = start_worker(primary_broker, emulator_url=emulator_url, extra_env=slow_pages)
     try:
-        wait_for(
+        first.wait_until(
             lambda: mirror.rows().count() >= 20,
             timeout=60,
             what="the first pages of the sync",
-            log=first.log(),
         )
     finally:
         first.kill()
@@ -187,11 +184,10 @@ def test_a_worker_killed_mid_sync_leaves_no_trusted_half_copy_and_the_task_is_re
     emulator.clear_faults()
     second = start_worker(primary_broker, emulator_url=emulator_url, extra_env=slow_pages)
     try:
-        wait_for(
+        second.wait_until(
             lambda: mirror.token().sync_token != "",
             timeout=90,
             what="the redelivered sync to finish",
-            log=second.log(),
         )
     finally:
         second.stop()
