@@ -66,10 +66,11 @@ from bench.fill import Fill, Filler, default_workers  # noqa: E402
 from bench.sync_bench import measure_e2e, measure_sync_workers  # noqa: E402
 from bench.write_path import (  # noqa: E402
     DEFAULT_URL,
+    bench_calendar,
     calcache_path,
     ensure_postgres_database,
-    resources,
     seed_baseline,
+    writer_and_pages,
 )
 
 RESULTS = ROOT / "bench" / "results"
@@ -351,33 +352,14 @@ def measure_reads(
 
 
 def measure_writes(events: int, rounds: int, page: int) -> dict[str, Any]:
-    from django.contrib.auth import get_user_model
+    from calcache.models import CalendarEvent, SelectedCalendar
 
-    from calcache.models import CalendarEvent, Credential, SelectedCalendar
-    from calcache.sync.mapping import calendar_zone, map_event
-
-    user, _ = get_user_model().objects.get_or_create(username="bench-writer")
-    credential, _ = Credential.objects.get_or_create(
-        user=user, account_email="bench-writer@example.com", defaults={"encrypted_token": "x"}
-    )
-    tz = calendar_zone("Europe/London")
-    start = datetime(2026, 3, 1, 9, tzinfo=UTC)
-    mapped = {
-        kind: [
-            map_event(item, calendar_tz=tz, store_summary=True)
-            for item in resources(events, offset=0, version=version, start=start)
-        ]
-        for kind, version in (("new", 1), ("update", 2))
-    }
+    credential, mapped = writer_and_pages(events, {"new": 1, "update": 2})
     figures: dict[str, list[float]] = {}
     for round_number in range(rounds):
         order = ("calcache", "seed") if round_number % 2 == 0 else ("seed", "calcache")
         for path in order:
-            calendar_id = f"write-{path}-{round_number}@example.com"
-            selected, _ = SelectedCalendar.objects.get_or_create(
-                credential=credential, calendar_id=calendar_id
-            )
-            selected.credential = credential
+            selected = bench_calendar(credential, f"write-{path}-{round_number}@example.com")
             for kind in ("new", "update"):
                 began = time.perf_counter()
                 if path == "calcache":

@@ -88,6 +88,41 @@ def resources(count: int, *, offset: int, version: int, start: datetime) -> list
     return items
 
 
+def writer_and_pages(events: int, versions: dict[str, int]) -> tuple[Any, dict[str, list[Any]]]:
+    """The benchmark's writing account, and per kind (``versions``: kind -> event version)
+    the same ``events`` events mapped as the sync maps Google's items."""
+    from django.contrib.auth import get_user_model
+
+    from calcache.models import Credential
+    from calcache.sync.mapping import calendar_zone, map_event
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-writer")
+    credential, _ = Credential.objects.get_or_create(
+        user=user, account_email="bench-writer@example.com", defaults={"encrypted_token": "x"}
+    )
+    tz = calendar_zone("Europe/London")
+    start = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    mapped = {
+        kind: [
+            map_event(item, calendar_tz=tz, store_summary=True)
+            for item in resources(events, offset=0, version=version, start=start)
+        ]
+        for kind, version in versions.items()
+    }
+    return credential, mapped
+
+
+def bench_calendar(credential: Any, calendar_id: str) -> Any:
+    """A selected calendar of the writing account (its credential attached, no query)."""
+    from calcache.models import SelectedCalendar
+
+    selected, _ = SelectedCalendar.objects.get_or_create(
+        credential=credential, calendar_id=calendar_id
+    )
+    selected.credential = credential
+    return selected
+
+
 def seed_baseline(selected: Any, mapped: list[Any]) -> None:
     """The seed: one upsert statement per event, all in one transaction."""
     from django.db import transaction
@@ -135,25 +170,11 @@ def main() -> None:
     args = parser.parse_args()
     setup(args)
 
-    from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from calcache.models import CalendarEvent, Credential, SelectedCalendar
-    from calcache.sync.mapping import calendar_zone, map_event
+    from calcache.models import CalendarEvent
 
-    user, _ = get_user_model().objects.get_or_create(username="bench-writer")
-    credential, _ = Credential.objects.get_or_create(
-        user=user, account_email="bench@example.com", defaults={"encrypted_token": "x"}
-    )
-    tz = calendar_zone("Europe/London")
-    start = datetime(2026, 3, 1, 9, tzinfo=UTC)
-    mapped = {
-        kind: [
-            map_event(item, calendar_tz=tz, store_summary=True)
-            for item in resources(args.events, offset=0, version=version, start=start)
-        ]
-        for kind, version in (("new", 1), ("update", 2), ("unchanged", 2))
-    }
+    credential, mapped = writer_and_pages(args.events, {"new": 1, "update": 2, "unchanged": 2})
     paths = ["calcache"]
     if connection.vendor == "postgresql":
         paths.append("orm")
@@ -165,10 +186,7 @@ def main() -> None:
         order = paths if round_number % 2 == 0 else paths[::-1]
         for path in order:
             calendar_id = f"{path}-{round_number}@example.com"
-            selected, _ = SelectedCalendar.objects.get_or_create(
-                credential=credential, calendar_id=calendar_id
-            )
-            selected.credential = credential
+            selected = bench_calendar(credential, calendar_id)
             CalendarEvent.objects.filter(credential=credential, calendar_id=calendar_id).delete()
             for kind, events in mapped.items():
                 if path == "seed" and kind == "unchanged":
