@@ -16,8 +16,8 @@ picks some; each is one function, its figures one key of the results):
 * ``reads``: availability reads for 1 day / 1 week / 1 month windows over random users:
   ``calcache.selectors.busy_intervals`` (the ORM path), the very SQL it sent replayed on a
   raw psycopg cursor, server time from EXPLAIN (ANALYZE) (PostgreSQL), and
-  ``calcache.legacy.cached_busy`` on JSON blobs built from the same events; every sample's
-  answers are compared and mismatches counted and printed;
+  ``calcache.availability.json_cache.cached_busy`` on JSON blobs built from the same
+  events; every sample's answers are compared and mismatches counted and printed;
 * ``writes``: the sync write path: ``apply_page`` vs the seed's one-upsert-per-row
   transaction (bench/write_path.py's functions), new rows and updates;
 * ``e2e``: full syncs end to end (bench/sync_bench.py): the Google Calendar API emulator in
@@ -177,7 +177,9 @@ def build_json_cache(samples: list[Sample], now: datetime) -> int:
     the same events (busy per calendar, merged, clipped to the key's months)."""
     from django.db.models import Q
 
-    from calcache.legacy import JSON_CACHE_TTL, _iso, cache_key, month_bounds
+    from calcache.availability.json_cache import JSON_CACHE_TTL, cache_key
+    from calcache.availability.live import iso as _iso
+    from calcache.availability.live import month_bounds
     from calcache.models import CalendarCache, CalendarEvent, SelectedCalendar
     from calcache.selectors import merge_intervals
 
@@ -240,7 +242,7 @@ def capture_sql(samples: list[Sample]) -> None:
         # Django does not log: render that statement with the sample's parameters.
         import psycopg
 
-        from calcache.selectors import _PG_BUSY_SQL
+        from calcache.availability.sql import _PG_BUSY_SQL
 
         connection.ensure_connection()
         renderer = psycopg.ClientCursor(connection.connection)
@@ -262,7 +264,7 @@ def capture_sql(samples: list[Sample]) -> None:
 def measure_reads(
     samples: list[Sample], raw: Any, explain_per_window: int
 ) -> tuple[dict[str, Any], list[str]]:
-    from calcache.legacy import cached_busy
+    from calcache.availability.json_cache import cached_busy
     from calcache.selectors import busy_intervals, merge_intervals
 
     times: dict[tuple[str, str], list[float]] = {}
@@ -446,8 +448,8 @@ class Reader:
 
 
 def measure_cleanup(samples: list[Sample], tail_rows: int, now: datetime) -> dict[str, Any]:
-    from calcache.cleanup import cleanup_calendar_cache
     from calcache.models import CalendarEvent
+    from calcache.sync.cleanup import cleanup_calendar_cache
 
     week = [s for s in samples if s.window == "1 week"]
     # Idle: the same reader, alone, for a fixed time.

@@ -124,7 +124,7 @@ def _forget(selected: list[Any]) -> None:
 
 def _sync(selected: list[Any], *, workers: int = 1) -> tuple[float, int, int]:
     """(seconds, events written or confirmed, failures) of one full sync of ``selected``."""
-    from calcache.sync import SyncOutcome, sync_calendars
+    from calcache.sync.engine import SyncOutcome, sync_calendars
 
     began = time.perf_counter()
     results = sync_calendars(selected, full=True, workers=workers)
@@ -142,7 +142,7 @@ def _list_only(selected: list[Any]) -> tuple[float, list[Any]]:
     from django.utils import timezone
 
     from calcache.conf import conf
-    from calcache.google import GoogleCalendarClient
+    from calcache.google.client import GoogleCalendarClient
 
     now = timezone.now()
     start = now - timedelta(days=conf.sync_past_days)

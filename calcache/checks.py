@@ -140,7 +140,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 )
             )
 
-    if conf.background_runner == "calcache.runner.CeleryRunner" and not conf.celery_enabled:
+    if (
+        conf.background_runner == "calcache.background.runners.CeleryRunner"
+        and not conf.celery_enabled
+    ):
         errors.append(
             Error(
                 "CALCACHE_BACKGROUND_RUNNER is CeleryRunner but CELERY_BROKER_URL is empty.",

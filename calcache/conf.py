@@ -164,8 +164,8 @@ class CalcacheSettings:
         if path:
             return path
         if self.celery_enabled:
-            return "calcache.runner.CeleryRunner"
-        return "calcache.runner.ThreadPoolRunner"
+            return "calcache.background.runners.CeleryRunner"
+        return "calcache.background.runners.ThreadPoolRunner"
 
     @property
     def background_workers(self) -> int:

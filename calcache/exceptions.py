@@ -1,4 +1,5 @@
-"""calcache's own exceptions. The Google module adds the ones that carry an HTTP status."""
+"""calcache's own exceptions: every one derives from ``CalcacheError``; the Google ones carry
+Google's HTTP status and reason."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ class TokenDecryptionError(CalcacheError):
 
 class InvalidTokenData(CalcacheError, ValueError):
     """An OAuth token dict handed to calcache lacks what a background sync needs."""
+
+
+class RolloutError(CalcacheError, ValueError):
+    """A rollout change that is not allowed, with a message for the operator."""
 
 
 class GoogleError(CalcacheError):

@@ -13,8 +13,11 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
-from calcache import crypto
+from calcache.accounts import crypto
+
+INVALID_REASON_MAX_LENGTH = 500
 
 
 class Provider(models.TextChoices):
@@ -34,12 +37,12 @@ class Credential(models.Model):
         help_text="The account's address; empty until the provider told us.",
     )
     encrypted_token = models.TextField(
-        editable=False, help_text="Fernet-encrypted OAuth token JSON; see calcache.crypto."
+        editable=False, help_text="Fernet-encrypted OAuth token JSON; see calcache.accounts.crypto."
     )
     invalid = models.BooleanField(
         default=False, help_text="Set when the provider refused the token; cleared on reconnect."
     )
-    invalid_reason = models.CharField(max_length=500, blank=True)
+    invalid_reason = models.CharField(max_length=INVALID_REASON_MAX_LENGTH, blank=True)
     invalidated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -67,6 +70,19 @@ class Credential(models.Model):
     @token.setter
     def token(self, value: dict[str, Any]) -> None:
         self.encrypted_token = crypto.encrypt_json(value)
+
+    def save_token(self, token: dict[str, Any]) -> None:
+        """Store a token google-auth refreshed (a client's ``on_token_refresh``)."""
+        self.token = token
+        self.save(update_fields=["encrypted_token", "updated_at"])
+
+    def mark_invalid(self, reason: str) -> None:
+        """Record that the provider refused the token; its calendars are skipped until the
+        account is connected again."""
+        self.invalid = True
+        self.invalid_reason = reason[:INVALID_REASON_MAX_LENGTH]
+        self.invalidated_at = timezone.now()
+        self.save(update_fields=["invalid", "invalid_reason", "invalidated_at", "updated_at"])
 
 
 class SelectedCalendar(models.Model):
@@ -162,7 +178,7 @@ class CalendarEvent(models.Model):
     credential = models.ForeignKey(
         Credential, on_delete=models.CASCADE, related_name="events", db_index=False
     )
-    # The seed's userId, always the credential's user. Rows go with their credential
+    # The host app's userId, always the credential's user. Rows go with their credential
     # (CASCADE above), so no constraint or index here: deleting a user would otherwise
     # scan the whole table for user_id (405 ms at 2M rows) or cost ~5% of upsert speed
     # for an index; see README "Indexes".

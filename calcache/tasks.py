@@ -1,10 +1,12 @@
-"""Celery tasks: calcache's background work spread over many workers and machines.
+"""Celery tasks: the entry points of calcache's background work on many workers and machines.
 
-Used when the host configures a broker (``CELERY_BROKER_URL``); without one, the same
-work runs in-process (``calcache.runner``, ``sync_calendars``). Every task is idempotent
-and acknowledged late: a worker that dies mid-task leaves the message to be redelivered,
-and the per-calendar lock plus the checks in ``calcache.jobs`` make duplicates cheap
-no-ops. Task names are stable (``calcache.*``) so routes and beat entries can use them.
+They hold no logic: each calls a job (``calcache.background.jobs``) or a service and
+decides only about Celery's retry. Used when the host configures a broker
+(``CELERY_BROKER_URL``); without one, the same jobs run in-process
+(``calcache.background.runners``, ``sync_calendars``). Every task is idempotent and
+acknowledged late: a worker that dies mid-task leaves the message to be redelivered,
+and the per-calendar lock plus the checks in the jobs make duplicates cheap no-ops.
+Task names are stable (``calcache.*``) so routes and beat entries can use them.
 """
 
 from __future__ import annotations
@@ -16,8 +18,14 @@ from typing import Any
 from celery import Task, shared_task
 from django.utils import timezone
 
-from calcache import jobs
+from calcache.background import jobs
+from calcache.background.sweep import calendars_needing_sync
 from calcache.conf import conf
+from calcache.exceptions import GoogleError
+from calcache.models import SelectedCalendar
+from calcache.push.channels import renew_channels as renew
+from calcache.push.channels import stop_remote_channel
+from calcache.sync.cleanup import cleanup_calendar_cache
 
 logger = logging.getLogger("calcache.tasks")
 
@@ -56,7 +64,7 @@ def _finish(task: Task, result: jobs.JobResult, attempt: int, **carry: Any) -> d
             task.name,
             result.selected_calendar_id,
             next_attempt,
-            result.outcome,
+            result.describe(),
         )
         return {**summary, "gave_up": True}
     kwargs = {**(task.request.kwargs or {}), **carry, "attempt": next_attempt}
@@ -102,7 +110,7 @@ def refresh_calendar(
     """
     resumed = resumed or _redelivered(self)
     result = jobs.refresh_notified(selected_calendar_id, attempt=attempt, redelivered=resumed)
-    return _finish(self, result, attempt, resumed=result.outcome == jobs.DATABASE_FAILED)
+    return _finish(self, result, attempt, resumed=result.outcome == jobs.JobOutcome.DATABASE_FAILED)
 
 
 @shared_task(name="calcache.stop_channel", **TASK_OPTIONS)
@@ -110,11 +118,8 @@ def stop_channel(
     self: Task, selected_calendar_id: int, channel_id: str, resource_id: str
 ) -> dict[str, Any]:
     """Stop a push channel Google still sends for but we no longer keep."""
-    from calcache.exceptions import GoogleError
-    from calcache.runner import run_stop
-
     try:
-        run_stop(selected_calendar_id, channel_id, resource_id)
+        stop_remote_channel(selected_calendar_id, channel_id, resource_id)
     except GoogleError as exc:
         # An unwanted channel that cannot be stopped simply expires.
         logger.info("Channel %s not stopped: %s", channel_id, exc)
@@ -125,8 +130,6 @@ def stop_channel(
 @shared_task(name="calcache.renew_channels", **TASK_OPTIONS)
 def renew_channels(self: Task) -> dict[str, Any]:
     """Replace push channels before they expire; open missing ones (beat: hourly)."""
-    from calcache.channels import renew_channels as renew
-
     if not conf.webhooks_enabled:
         return {"skipped": "CALCACHE_WEBHOOK_URL is not set"}
     report = renew()
@@ -141,8 +144,6 @@ def renew_channels(self: Task) -> dict[str, Any]:
 @shared_task(name="calcache.cleanup", **TASK_OPTIONS)
 def cleanup(self: Task) -> dict[str, Any]:
     """Delete events past ``CALCACHE_RETENTION_DAYS`` and expired JSON entries (beat: daily)."""
-    from calcache.cleanup import cleanup_calendar_cache
-
     report = cleanup_calendar_cache(days=conf.retention_days)
     return {
         "events": report.events,
@@ -157,9 +158,6 @@ def refresh_stale(self: Task) -> dict[str, int]:
     """Enqueue a sync for each calendar whose last success is older than
     ``CALCACHE_STALE_AFTER_MINUTES`` and a refresh for each one a notification marked
     and nobody refreshed (beat: every 5 minutes)."""
-    from calcache.models import SelectedCalendar
-    from calcache.selectors import calendars_needing_sync
-
     now = timezone.now()
     due = calendars_needing_sync(
         now=now,

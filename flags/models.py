@@ -2,11 +2,13 @@
 
 ``Flag`` is the project's ``WAFFLE_FLAG_MODEL``: waffle's admin actions, cache
 and ``flag_is_active`` keep working, but every answer comes from
-``flags.rollout.decide`` so it is the same with or without a request.
+``flags.bucketing.decide`` so it is the same with or without a request.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -18,8 +20,13 @@ from django.utils.translation import gettext_lazy as _
 from waffle.models import AbstractUserFlag
 from waffle.utils import get_cache, keyfmt
 
+from flags.bucketing import FlagState, Subject, decide
 from flags.conf import conf
-from flags.rollout import FlagState, Subject, decide
+from flags.exceptions import UnknownFlag
+
+logger = logging.getLogger("flags")
+_warned_missing: set[str] = set()
+_warned_lock = threading.Lock()
 
 FLAG_TEAMS_CACHE_KEY = "flag:%s:teams"
 USER_TEAMS_CACHE_KEY = "flags:user:%s:teams"
@@ -147,10 +154,25 @@ class Flag(AbstractUserFlag):
     def is_active(self, request: HttpRequest, read_only: bool = False) -> bool | None:
         """waffle's entry point (template tags, decorators): same answer as ``is_enabled``."""
         if not self.pk:
-            from flags.services import unknown_flag
-
-            return unknown_flag(self.name)
+            return self.missing_flag_answer(self.name)
         return self.is_enabled_for(user=getattr(request, "user", None))
+
+    @classmethod
+    def missing_flag_answer(cls, name: str) -> bool:
+        """The answer for a flag name with no row: ``UnknownFlag`` when ``FLAGS_STRICT``
+        (tests, DEBUG), else off, with one warning per name and process."""
+        if conf.strict:
+            known = sorted(cls.objects.values_list("name", flat=True))
+            raise UnknownFlag(
+                f"Unknown flag {name!r}: no flags.Flag row has that name "
+                f"(known: {', '.join(known)}). Create it in a data migration or the admin."
+            )
+        with _warned_lock:
+            first = name not in _warned_missing
+            _warned_missing.add(name)
+        if first:
+            logger.warning("Unknown flag %r: treated as off. Create it in the admin.", name)
+        return False
 
     def is_active_for_user(self, user: Any) -> bool | None:
         return self.is_enabled_for(user=user)

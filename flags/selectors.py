@@ -9,9 +9,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from flags.bucketing import Subject, decide
 from flags.conf import conf
 from flags.models import Flag, Team, m2m_columns
-from flags.rollout import Subject, decide
 
 
 @dataclass(frozen=True)

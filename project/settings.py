@@ -11,7 +11,7 @@ from pathlib import Path
 
 import environ
 
-from calcache.schedule import BEAT_SCHEDULE
+from calcache.background.beat import BEAT_SCHEDULE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -25,7 +25,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 def _clear_cache() -> Iterator[None]:
     # The database is rolled back after every test; the flag cache and the
     # unflushed availability counters must be too.
-    from calcache.availability import stats
+    from calcache.availability.stats import stats
 
     cache.clear()
     stats.reset()

@@ -9,7 +9,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from calcache import crypto
+from calcache.accounts import crypto
 from calcache.models import (
     CalendarCache,
     CalendarEvent,

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
@@ -37,9 +36,9 @@ from calcache.exceptions import (
     SyncTokenExpired,
     TokenDecryptionError,
 )
-from calcache.google import EventPage, GoogleCalendarClient
+from calcache.google.credentials import client_for
+from calcache.google.types import EventPage
 from calcache.models import CalendarSyncToken, Credential, SelectedCalendar
-from calcache.services import mark_credential_invalid
 from calcache.sync.locking import calendar_lock
 from calcache.sync.mapping import MappedEvent, UnusableEvent, calendar_zone, is_cancelled, map_event
 from calcache.sync.writes import PageWrite, apply_page, delete_missing
@@ -106,11 +105,7 @@ class _CalendarSync:
         self.token = token
         self.now = now
         self.result = SyncResult(selected_calendar_id=selected.pk, calendar_id=selected.calendar_id)
-        self.client = GoogleCalendarClient(self.credential.token, on_token_refresh=self._save_token)
-
-    def _save_token(self, token: dict[str, Any]) -> None:
-        self.credential.token = token
-        self.credential.save(update_fields=["encrypted_token", "updated_at"])
+        self.client = client_for(self.credential)
 
     def wanted_window(self) -> tuple[datetime, datetime]:
         return (
@@ -288,7 +283,7 @@ def sync_calendar(
             result = run.result
             run.run(force_full=full)
         except CredentialInvalid as exc:
-            mark_credential_invalid(credential=credential, reason=str(exc))
+            credential.mark_invalid(str(exc))
             _fail(result, token, exc, f"credential invalid: {exc}", now)
         except TokenDecryptionError as exc:
             _fail(result, token, exc, str(exc), now)

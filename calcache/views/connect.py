@@ -19,6 +19,13 @@ from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET, require_http_methods
 
+from calcache.accounts.connection import PRIMARY_CALENDAR_ID, connect_google_account
+from calcache.accounts.selection import (
+    CalendarChoice,
+    account_calendars,
+    calendar_choices,
+    select_calendars,
+)
 from calcache.conf import conf
 from calcache.exceptions import (
     CredentialInvalid,
@@ -28,13 +35,6 @@ from calcache.exceptions import (
 )
 from calcache.google.oauth import exchange_code, start_authorization
 from calcache.models import Credential, Provider
-from calcache.selection import (
-    CalendarChoice,
-    account_calendars,
-    calendar_choices,
-    select_calendars,
-)
-from calcache.services import PRIMARY_CALENDAR_ID, connect_google_account
 
 logger = logging.getLogger("calcache.views.connect")
 

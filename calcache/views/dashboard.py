@@ -13,15 +13,15 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from calcache.availability import stats
-from calcache.charts import line_chart
-from calcache.dashboard import (
+from calcache.availability.stats import stats
+from calcache.rollout.monitoring import (
     calendar_health_list,
     flag_members_list,
     latency_series_list,
     mismatch_series_get,
 )
-from calcache.rollout import STAGE_NAMES, rollout_status
+from calcache.rollout.stages import STAGE_NAMES, rollout_status
+from calcache.views.charts import line_chart
 from flags.names import READ_FLAG, WRITE_FLAG
 
 CHART_HOURS = 24

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from calcache.exceptions import GoogleError
-from calcache.selectors import Interval
+from calcache.intervals import Interval
 from calcache.services import get_availability
 
 logger = logging.getLogger("calcache.views")

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from calcache.webhooks import Outcome, handle_notification
+from calcache.push.notifications import Outcome, handle_notification
 
 
 @csrf_exempt

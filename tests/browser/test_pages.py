@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from calcache.emulator import EmulatorClient
 from calcache.models import AvailabilityStat, CacheComparison
-from calcache.rollout import set_flag
+from calcache.rollout.stages import set_flag
 from calcache.services import connect_google_account
 from flags.names import READ_FLAG, WRITE_FLAG
 from tests.browser.conftest import log_in, screenshot

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from waffle.models import Switch
 
-from calcache.availability import stats
+from calcache.availability.stats import stats
 from calcache.emulator import EmulatorClient
 from calcache.models import AvailabilityStat, CalendarCache, CalendarEvent
 from calcache.services import get_availability

@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.test import override_settings
 
-from calcache import crypto
+from calcache.accounts import crypto
 from calcache.exceptions import TokenDecryptionError
 from calcache.models import Credential
 from calcache.services import rotate_token_encryption

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from calcache.emulator import EmulatorClient
 from calcache.models import AvailabilityStat, CalendarEvent, RolloutEvent
-from calcache.rollout import rollout_status
+from calcache.rollout.stages import rollout_status
 from flags.models import Flag, Team
 from flags.names import READ_FLAG, WRITE_FLAG
 

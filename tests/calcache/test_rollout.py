@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from calcache.emulator import EmulatorClient
 from calcache.models import CacheComparison, CalendarCache, CalendarEvent, RolloutEvent
-from calcache.rollout import refresh_calendar, rollout_status
+from calcache.rollout.dual_write import refresh_calendar
+from calcache.rollout.stages import rollout_status
 from calcache.services import get_availability
 from flags.models import Flag
 from flags.names import READ_FLAG, WRITE_FLAG

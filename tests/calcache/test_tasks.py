@@ -20,7 +20,9 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from calcache import jobs, legacy, ratelimit
+from calcache.availability.json_cache import store_blob
+from calcache.availability.live import live_busy
+from calcache.background import jobs, pacing
 from calcache.conf import conf
 from calcache.emulator import EmulatorClient
 from calcache.models import CalendarEvent, CalendarSyncToken, SelectedCalendar
@@ -110,7 +112,7 @@ def test_a_rate_limit_waits_as_long_as_google_asked_and_cools_the_whole_account(
     # the account's other calendars wait too, without asking Google
     emulator.clear_requests()
     paced = jobs.sync_queued(mirror.selected().pk)
-    assert paced.outcome == jobs.PACED and paced.retry_in is not None
+    assert paced.outcome == jobs.JobOutcome.PACED and paced.retry_in is not None
     assert 0 < paced.retry_in <= 7.0 + 5.0  # what is left of the 7 s, plus up to 5 s jitter
     assert not paced.counts_as_attempt
     assert listings(emulator) == 0
@@ -168,9 +170,11 @@ def test_a_spent_daily_quota_is_not_retried(mirror: Mirror, emulator: EmulatorCl
 
 
 def test_a_missing_or_disabled_calendar_is_skipped(mirror: Mirror) -> None:
-    assert jobs.sync_queued(999_999).outcome == jobs.GONE
+    assert jobs.sync_queued(999_999).outcome == jobs.JobOutcome.GONE
     SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(enabled=False)
-    assert sync_calendar.apply(args=(mirror.selected().pk,)).get()["outcome"] == jobs.GONE
+    assert (
+        sync_calendar.apply(args=(mirror.selected().pk,)).get()["outcome"] == jobs.JobOutcome.GONE
+    )
 
 
 def test_a_sweep_task_that_waited_past_a_newer_sync_does_nothing(
@@ -182,7 +186,7 @@ def test_a_sweep_task_that_waited_past_a_newer_sync_does_nothing(
     outcome = sync_calendar.apply(
         args=(mirror.selected().pk,), kwargs={"not_synced_since": queued_at.isoformat()}
     ).get()
-    assert outcome["outcome"] == jobs.FRESH
+    assert outcome["outcome"] == jobs.JobOutcome.FRESH
     assert listings(emulator) == 0
 
 
@@ -218,7 +222,7 @@ def test_of_a_burst_only_the_first_refresh_runs(mirror: Mirror, emulator: Emulat
     emulator.clear_requests()
     # a second job of the same burst: the refresh above started after its notification
     result = jobs.refresh_notified(mirror.selected().pk)
-    assert result.outcome == jobs.ALREADY_SYNCED
+    assert result.outcome == jobs.JobOutcome.ALREADY_SYNCED
     assert emulator.requests() == []
 
 
@@ -268,7 +272,9 @@ def test_a_failed_json_refresh_is_retried_although_the_sql_side_is_done(
     mirror: Mirror, emulator: EmulatorClient
 ) -> None:
     week = (mirror.now, mirror.now + timedelta(days=7))
-    legacy.live_busy(user=mirror.user, start=week[0], end=week[1])  # a JSON blob to refresh
+    live_busy(
+        user=mirror.user, start=week[0], end=week[1], keep=store_blob
+    )  # a JSON blob to refresh
     SelectedCalendar.objects.filter(pk=mirror.selected().pk).update(dirty_since=timezone.now())
     emulator.fail_next(1, status=503, reason="backendError", path="freeBusy")
     result = jobs.refresh_notified(mirror.selected().pk)
@@ -280,7 +286,9 @@ def test_a_failed_json_refresh_is_retried_although_the_sql_side_is_done(
 def test_sync_calendars_dirty_refreshes_and_keeps_what_failed_marked(
     mirror: Mirror, emulator: EmulatorClient
 ) -> None:
-    legacy.live_busy(user=mirror.user, start=mirror.now, end=mirror.now + timedelta(days=7))
+    live_busy(
+        user=mirror.user, start=mirror.now, end=mirror.now + timedelta(days=7), keep=store_blob
+    )
     marked = SelectedCalendar.objects.filter(pk=mirror.selected().pk)
     marked.update(dirty_since=timezone.now())
     emulator.fail_next(1, status=503, reason="backendError", path="/events")
@@ -314,7 +322,7 @@ def test_a_lost_refresh_is_submitted_again_by_the_next_notification(
     mirror: Mirror, settings: Any, client: Client
 ) -> None:
     settings.CALCACHE_WEBHOOK_TOKEN = WEBHOOK_TOKEN
-    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.runner.DirtyFlagRunner"
+    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.background.runners.DirtyFlagRunner"
     channel = open_test_channel(mirror.selected(), "lost")
     assert notify(client, channel) == {"status": "queued"}
     assert notify(client, channel) == {"status": "already queued"}
@@ -331,23 +339,23 @@ def test_a_lost_refresh_is_submitted_again_by_the_next_notification(
 def test_each_account_has_its_own_budget_of_sync_starts(db: None, settings: Any) -> None:
     settings.CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE = 2
     minute = 60 * 29_000_000  # a clock minute's start, as a Unix time
-    assert ratelimit.seconds_until_allowed(1, now=minute + 10) == 0.0
-    assert ratelimit.seconds_until_allowed(1, now=minute + 20) == 0.0
-    assert ratelimit.seconds_until_allowed(1, now=minute + 45) == 15.0  # the minute's rest
-    assert ratelimit.seconds_until_allowed(2, now=minute + 45) == 0.0  # another account
-    assert ratelimit.seconds_until_allowed(1, now=minute + 61) == 0.0  # a new minute
+    assert pacing.seconds_until_allowed(1, now=minute + 10) == 0.0
+    assert pacing.seconds_until_allowed(1, now=minute + 20) == 0.0
+    assert pacing.seconds_until_allowed(1, now=minute + 45) == 15.0  # the minute's rest
+    assert pacing.seconds_until_allowed(2, now=minute + 45) == 0.0  # another account
+    assert pacing.seconds_until_allowed(1, now=minute + 61) == 0.0  # a new minute
     settings.CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE = 0
-    assert ratelimit.seconds_until_allowed(3, now=minute + 62) == 0.0  # 0: no budget
+    assert pacing.seconds_until_allowed(3, now=minute + 62) == 0.0  # 0: no budget
 
 
 def test_a_paced_job_asks_to_retry_without_calling_google(
     mirror: Mirror, emulator: EmulatorClient, settings: Any
 ) -> None:
     settings.CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE = 1
-    ratelimit.cool_down(mirror.selected().credential_id, 30)  # as after a 429 on another
+    pacing.cool_down(mirror.selected().credential_id, 30)  # as after a 429 on another
     emulator.clear_requests()
     paced = jobs.sync_queued(mirror.selected().pk)
-    assert paced.outcome == jobs.PACED and paced.retry_in is not None
+    assert paced.outcome == jobs.JobOutcome.PACED and paced.retry_in is not None
     assert 25 < paced.retry_in <= 30 + 5
     assert emulator.requests() == []
 
@@ -454,16 +462,16 @@ def test_periodic_tasks_report_what_they_did(db: None) -> None:
 def test_the_runner_follows_the_broker_setting(settings: Any) -> None:
     settings.CALCACHE_BACKGROUND_RUNNER = ""
     settings.CELERY_BROKER_URL = ""
-    assert conf.background_runner == "calcache.runner.ThreadPoolRunner"
+    assert conf.background_runner == "calcache.background.runners.ThreadPoolRunner"
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
-    assert conf.background_runner == "calcache.runner.CeleryRunner"
-    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.runner.DirtyFlagRunner"
-    assert conf.background_runner == "calcache.runner.DirtyFlagRunner"
+    assert conf.background_runner == "calcache.background.runners.CeleryRunner"
+    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.background.runners.DirtyFlagRunner"
+    assert conf.background_runner == "calcache.background.runners.DirtyFlagRunner"
 
 
 def test_checks_reject_a_celery_runner_without_broker_and_bad_numbers(settings: Any) -> None:
     settings.CELERY_BROKER_URL = ""
-    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.runner.CeleryRunner"
+    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.background.runners.CeleryRunner"
     settings.CALCACHE_SYNC_PAGE_SIZE = 5000
     ids = {message.id for message in run_checks()}
     assert {"calcache.E010", "calcache.E011"} <= ids

@@ -11,12 +11,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from calcache.availability import stats
-from calcache.charts import line_chart, nice_ticks
+from calcache.availability.stats import stats
 from calcache.emulator import EmulatorClient
 from calcache.models import AvailabilityStat, CacheComparison
-from calcache.rollout import set_flag
+from calcache.rollout.stages import set_flag
 from calcache.services import get_availability
+from calcache.views.charts import line_chart, nice_ticks
 from calcache.views.me import week_monday
 from flags.models import Flag
 from flags.names import READ_FLAG

@@ -16,10 +16,10 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
 
-from calcache.channels import open_channel, renew_channels
+from calcache.background.runners import ThreadPoolRunner, get_runner
 from calcache.emulator import EmulatorClient
 from calcache.models import CalendarEvent, PushChannel, SelectedCalendar
-from calcache.runner import ThreadPoolRunner, get_runner
+from calcache.push.channels import open_channel, renew_channels
 from tests.markers import committing
 from tests.sync.conftest import Mirror, make_mirror
 
@@ -127,7 +127,7 @@ def test_sync_message_is_acknowledged_only(watched: Mirror, client: Client) -> N
 def test_the_request_never_calls_google_and_a_burst_is_one_sync(
     watched: Mirror, client: Client, emulator: EmulatorClient, settings: Any
 ) -> None:
-    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.runner.DirtyFlagRunner"
+    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.background.runners.DirtyFlagRunner"
     channel = PushChannel.objects.get()
     emulator.clear_requests()
     statuses = [client.post(URL, headers=headers(channel)).json()["status"] for _ in range(5)]

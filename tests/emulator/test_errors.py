@@ -91,7 +91,8 @@ def test_faults_match_method_path_and_count(emulator: EmulatorClient, service: A
 def test_client_retries_through_a_transient_error(
     emulator: EmulatorClient, service: Any, status: int, error_reason: str
 ) -> None:
-    """execute(num_retries=N) retries 5xx, 429 and rate-limit 403s (GOOGLE_CALENDAR.md)."""
+    """execute(num_retries=N) retries 5xx, 429 and rate-limit 403s
+    (docs/google-calendar.md#retries-and-backoff)."""
     emulator.fail_next(status=status, reason=error_reason)
     emulator.clear_requests()
     request = service.events().list(calendarId="primary")

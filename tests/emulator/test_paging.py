@@ -1,5 +1,5 @@
 """events.list paging: maxResults default and cap, short and empty pages, and the
-nextPageToken / nextSyncToken discipline (GOOGLE_CALENDAR.md, "events.list")."""
+nextPageToken / nextSyncToken discipline (docs/google-calendar.md#paging-events)."""
 
 from __future__ import annotations
 

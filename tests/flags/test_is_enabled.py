@@ -12,10 +12,10 @@ from django.contrib.auth.models import AnonymousUser, Group
 from django.test import RequestFactory, override_settings
 
 import flags
-from flags import services as flag_services
+from flags import models as flag_models
+from flags.bucketing import bucket
 from flags.models import Flag
 from flags.names import KILL_SWITCH, READ_FLAG, WRITE_FLAG
-from flags.rollout import bucket
 from flags.selectors import flag_audience
 from tests.factories import FlagFactory, TeamFactory, UserFactory
 
@@ -181,7 +181,7 @@ def test_unknown_flag_raises_in_tests() -> None:
 def test_unknown_flag_is_off_in_production_with_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    flag_services._warned.discard("no-such-flag")
+    flag_models._warned_missing.discard("no-such-flag")
     with caplog.at_level(logging.WARNING, logger="flags"):
         assert flags.is_enabled("no-such-flag", user=UserFactory()) is False
         assert flags.is_enabled("no-such-flag") is False

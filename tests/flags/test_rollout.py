@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flags.rollout import BUCKETS, FlagState, Subject, bucket, decide, percent_threshold
+from flags.bucketing import BUCKETS, FlagState, Subject, bucket, decide, percent_threshold
 
 
 def state(**kwargs: object) -> FlagState:

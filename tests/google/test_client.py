@@ -18,7 +18,7 @@ from calcache.exceptions import (
     RateLimited,
     SyncTokenExpired,
 )
-from calcache.google import GoogleCalendarClient
+from calcache.google.client import GoogleCalendarClient
 
 EMAIL = "ada@example.com"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ import requests
 from calcache.emulator import EmulatorClient
 from calcache.emulator.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from calcache.exceptions import CredentialInvalid
-from calcache.google import GoogleCalendarClient
+from calcache.google.client import GoogleCalendarClient
 from calcache.google.oauth import SCOPES, exchange_code, start_authorization
 
 REDIRECT = "http://127.0.0.1:8000/calendar-cache/connect/google/callback/"

@@ -11,12 +11,12 @@ import pytest
 from django.db.models import QuerySet
 
 from calcache.emulator import EmulatorClient
-from calcache.google import GoogleCalendarClient
+from calcache.google.client import GoogleCalendarClient
 from calcache.intervals import merge_intervals
 from calcache.models import CalendarEvent, CalendarSyncToken, SelectedCalendar
 from calcache.selectors import busy_intervals, sync_coverage
 from calcache.services import connect_google_account
-from calcache.sync import SyncResult, sync_calendar
+from calcache.sync.engine import SyncResult, sync_calendar
 from flags.models import Flag
 from flags.names import WRITE_FLAG
 from tests.factories import UserFactory

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from calcache.sync import SyncOutcome
+from calcache.sync.engine import SyncOutcome
 from tests.sync.conftest import Mirror
 
 pytestmark = pytest.mark.django_db(transaction=False)

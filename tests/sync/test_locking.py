@@ -27,7 +27,8 @@ from django.utils import timezone
 
 from calcache.emulator import EmulatorClient
 from calcache.models import CalendarEvent, CalendarSyncToken
-from calcache.sync import SyncOutcome, SyncResult, engine, sync_calendar, sync_calendars
+from calcache.sync import engine
+from calcache.sync.engine import SyncOutcome, SyncResult, sync_calendar, sync_calendars
 from calcache.sync.locking import ADVISORY_NAMESPACE, calendar_lock
 from tests.sync.conftest import Mirror, make_mirror
 

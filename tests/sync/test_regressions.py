@@ -1,4 +1,4 @@
-"""Every lesson of GOOGLE_CALENDAR.md ("Lessons from a production peer") and the sync's
+"""Every lesson of docs/google-calendar.md#lessons-from-a-production-peer and the sync's
 error handling, as named regression tests.
 
 Each test drives the real sync (google-api-python-client over HTTP) against the
@@ -21,8 +21,8 @@ from calcache.emulator import EmulatorClient
 from calcache.emulator.server import EmulatorServer
 from calcache.models import CalendarEvent, CalendarSyncToken, Credential, SelectedCalendar
 from calcache.selectors import busy_intervals, sync_coverage
-from calcache.sync import SyncOutcome, engine
-from calcache.sync.engine import ROLL_FORWARD_STEP
+from calcache.sync import engine
+from calcache.sync.engine import ROLL_FORWARD_STEP, SyncOutcome
 from tests.factories import CalendarEventFactory
 from tests.markers import committing
 from tests.sync.conftest import Mirror, force_page_size, make_mirror

@@ -41,9 +41,9 @@ from hypothesis.stateful import (
 
 from calcache.emulator import EmulatorClient
 from calcache.emulator.server import EmulatorServer
-from calcache.google import GoogleCalendarClient
+from calcache.google.client import GoogleCalendarClient
 from calcache.models import CalendarSyncToken, Credential
-from calcache.sync import SyncOutcome, SyncResult
+from calcache.sync.engine import SyncOutcome, SyncResult
 from tests.sync.conftest import Mirror, make_mirror
 
 pytestmark = pytest.mark.django_db

@@ -4,24 +4,24 @@ demo users connected to the running Google emulator, synced, at rollout stage 3.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from calcache.availability import stats
+from calcache.availability.stats import stats
 from calcache.conf import conf
-from calcache.emulator import EmulatorClient
-from calcache.emulator.client import EmulatorError
-from calcache.emulator.seed import DEMO_ACCOUNTS
 from calcache.models import CalendarCache, SelectedCalendar
-from calcache.rollout import set_flag
+from calcache.rollout.stages import set_flag
 from calcache.services import connect_google_account, get_availability
-from calcache.sync import sync_calendars
+from calcache.sync.engine import sync_calendars
 from flags.models import Flag, Team
 from flags.names import READ_FLAG, WRITE_FLAG
+
+if TYPE_CHECKING:
+    from calcache.emulator.client import EmulatorClient
 
 DEMO_ADMIN = "admin"
 DEMO_PASSWORD = "demo"
@@ -61,10 +61,17 @@ class Command(BaseCommand):
                 "No demo superuser created (run `make demo` at a terminal or with DEMO=1)."
             )
         if emulator:
+            try:
+                from calcache.emulator import EmulatorClient
+            except ImportError as exc:
+                raise CommandError(str(exc)) from exc
             self.connect_demo_users(EmulatorClient(emulator))
         self.stdout.write(f"Admin: {SITE}/admin/  (flags, teams, calendars, events)")
 
     def connect_demo_users(self, client: EmulatorClient) -> None:
+        from calcache.emulator.client import EmulatorError
+        from calcache.emulator.seed import DEMO_ACCOUNTS
+
         if not conf.google_api_url.startswith(client.api_url):
             raise CommandError(
                 f"CALCACHE_GOOGLE_API_URL is {conf.google_api_url!r}, not the emulator's "

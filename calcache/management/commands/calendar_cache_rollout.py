@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calcache.rollout import RolloutError, RolloutStatus, rollout_status, set_flag
+from calcache.exceptions import RolloutError
+from calcache.rollout.stages import RolloutStatus, rollout_status, set_flag
 from flags.names import READ_FLAG, WRITE_FLAG
 
 

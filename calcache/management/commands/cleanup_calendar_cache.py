@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calcache.cleanup import cleanup_calendar_cache
 from calcache.conf import conf
+from calcache.sync.cleanup import cleanup_calendar_cache
 
 
 class Command(BaseCommand):

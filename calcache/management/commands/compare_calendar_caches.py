@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from calcache.management.commands.sync_calendars import _user_by_id_or_email
-from calcache.shadow import compare_caches
+from calcache.rollout.shadow import compare_caches
 from flags.models import Team
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calcache.channels import renew_channels
 from calcache.conf import conf
+from calcache.push.channels import renew_channels
 
 
 class Command(BaseCommand):

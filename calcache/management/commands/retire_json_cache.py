@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calcache.rollout import RolloutError, retire_json_cache
+from calcache.exceptions import RolloutError
+from calcache.rollout.stages import retire_json_cache
 
 
 class Command(BaseCommand):

@@ -6,9 +6,6 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calcache.emulator.seed import DEMO_ACCOUNTS, seed_demo
-from calcache.emulator.server import EmulatorServer
-
 
 class Command(BaseCommand):
     help = "Run calcache's offline Google Calendar API v3 emulator (Ctrl-C stops it)."
@@ -19,6 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", choices=("demo", "empty"), default="empty")
 
     def handle(self, *args: Any, host: str, port: int, seed: str, **options: Any) -> None:
+        try:
+            from calcache.emulator.seed import DEMO_ACCOUNTS, seed_demo
+            from calcache.emulator.server import EmulatorServer
+        except ImportError as exc:
+            raise CommandError(str(exc)) from exc
         try:
             server = EmulatorServer(host=host, port=port)
         except OSError as exc:

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from calcache.conf import conf
 from calcache.models import Credential, SelectedCalendar
-from calcache.sync import SyncOutcome, SyncResult, sync_calendars
+from calcache.sync.engine import SyncOutcome, SyncResult, sync_calendars
 from flags.models import Team
 
 MAX_WORKERS = 32
@@ -43,9 +43,9 @@ def _user_by_id_or_email(value: str) -> Any:
 
 
 def refresh_marked(selected: SelectedCalendar) -> SyncResult:
-    """``--dirty``: what the webhook's background refresh does (``jobs.refresh_notified``:
-    the JSON blobs and the SQL sync; the mark is cleared, or kept when it must retry)."""
-    from calcache.jobs import ALREADY_SYNCED, GONE, refresh_notified
+    """``--dirty``: what the webhook's background refresh does (``refresh_notified``: the
+    JSON blobs and the SQL sync; the mark is cleared, or kept when it must retry)."""
+    from calcache.background.jobs import JobOutcome, refresh_notified
 
     job = refresh_notified(selected.pk)
     if job.sync is not None and job.retry_in is None:
@@ -53,14 +53,14 @@ def refresh_marked(selected: SelectedCalendar) -> SyncResult:
     result = job.sync or SyncResult(
         selected_calendar_id=selected.pk, calendar_id=selected.calendar_id
     )
-    if job.outcome == ALREADY_SYNCED:
+    if job.outcome == JobOutcome.ALREADY_SYNCED:
         result.outcome = SyncOutcome.ALREADY_REFRESHED
-    elif job.outcome == GONE:
+    elif job.outcome == JobOutcome.GONE:
         result.outcome = SyncOutcome.DISABLED
     elif job.retry_in is not None and result.outcome != SyncOutcome.FAILED:
-        result.outcome, result.error = SyncOutcome.DEFERRED, job.outcome
+        result.outcome, result.error = SyncOutcome.DEFERRED, job.describe()
     elif not result.error:
-        result.error = job.outcome
+        result.error = job.describe()
     return result
 
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from calcache.channels import open_channel, stop_calendar_channels
+from calcache.accounts.connection import PRIMARY_CALENDAR_ID
 from calcache.conf import conf
 from calcache.exceptions import CredentialInvalid, GoogleError
-from calcache.google import CalendarInfo, GoogleCalendarClient
+from calcache.google.credentials import client_for
+from calcache.google.types import CalendarInfo
 from calcache.models import Credential, SelectedCalendar
-from calcache.services import PRIMARY_CALENDAR_ID, mark_credential_invalid
+from calcache.push.channels import open_channel, stop_calendar_channels
 
 logger = logging.getLogger("calcache.selection")
 
@@ -67,18 +67,11 @@ def account_calendars(*, credential: Credential) -> list[CalendarInfo]:
     A token refreshed on the way is stored. Raises ``GoogleError``; on
     ``CredentialInvalid`` the credential is also marked invalid (reconnect needed).
     """
-
-    def save(token: dict[str, Any]) -> None:
-        credential.token = token
-        credential.save(update_fields=["encrypted_token", "updated_at"])
-
-    client = GoogleCalendarClient(
-        credential.token, on_token_refresh=save, max_attempts=INTERACTIVE_ATTEMPTS
-    )
+    client = client_for(credential, max_attempts=INTERACTIVE_ATTEMPTS)
     try:
         calendars = client.list_calendars()
     except CredentialInvalid as exc:
-        mark_credential_invalid(credential=credential, reason=str(exc))
+        credential.mark_invalid(str(exc))
         raise
     return sorted(calendars, key=lambda c: (not c.primary, c.summary.casefold(), c.id))
 

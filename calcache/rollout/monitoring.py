@@ -12,7 +12,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from calcache.availability import SOURCES
+from calcache.availability.stats import SOURCES
 from calcache.models import (
     AvailabilityStat,
     CacheComparison,

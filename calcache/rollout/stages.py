@@ -1,7 +1,7 @@
-"""The staged migration from the JSON cache to SQL: stages, flag changes, dual write,
-and retirement of the JSON cache.
+"""The staged migration from the JSON cache to SQL: the stage the flags say, flag changes,
+and retirement of the JSON cache (docs/rollout.md).
 
-Stages (the seed's "Migration Rollout Plan"), derived from the flags:
+Stages, derived from the flags:
 1. infrastructure: nobody writes SQL;
 2. dual write: ``calendar-cache-sql-write`` reaches someone, nobody reads SQL;
 3. dual read: ``calendar-cache-sql`` reaches some users;
@@ -22,8 +22,8 @@ from django.db.models import Sum
 from django.utils import timezone
 from waffle import switch_is_active
 
-from calcache import legacy
 from calcache.conf import conf
+from calcache.exceptions import RolloutError
 from calcache.models import (
     AvailabilityStat,
     CalendarCache,
@@ -31,8 +31,7 @@ from calcache.models import (
     RolloutEvent,
     SelectedCalendar,
 )
-from calcache.shadow import mismatch_rate
-from calcache.sync import SyncResult, sync_calendar
+from calcache.rollout.shadow import mismatch_rate
 from flags.models import Flag, Team
 from flags.names import KILL_SWITCH, READ_FLAG, WRITE_FLAG
 from flags.selectors import flag_audience
@@ -42,7 +41,7 @@ logger = logging.getLogger("calcache.rollout")
 STAGE_NAMES = {1: "infrastructure", 2: "dual write", 3: "dual read", 4: "full migration"}
 NEXT_STEPS = {
     1: [
-        "Migrations applied; both flags exist and are off (the seed's stage 1).",
+        "Migrations applied; both flags exist and are off (stage 1).",
         "Next: `calendar_cache_rollout set-write --team <internal team>` (stage 2).",
     ],
     2: [
@@ -63,10 +62,6 @@ NEXT_STEPS = {
         "Then `retire_json_cache`, and set CALCACHE_JSON_CACHE_ENABLED=False.",
     ],
 }
-
-
-class RolloutError(ValueError):
-    """A rollout change that is not allowed, with a message for the operator."""
 
 
 @dataclass
@@ -284,32 +279,6 @@ def set_flag(
             actor=actor if getattr(actor, "pk", None) else None,
         )
     return event
-
-
-@dataclass
-class RefreshResult:
-    json_blobs: int = 0
-    json_error: str = ""
-    # What made the JSON side fail, for callers that decide about retrying (calcache.jobs).
-    json_exception: Exception | None = field(default=None, repr=False, compare=False)
-    sync: SyncResult | None = None
-
-
-def refresh_calendar(selected: SelectedCalendar, *, now: datetime | None = None) -> RefreshResult:
-    """What a webhook or a scheduled refresh does (the seed's ``setAvailabilityInCache``):
-    rewrite the JSON blobs covering the calendar, and sync its SQL copy when the write
-    flag is on (``sync_calendar`` checks it). A failure of one side is logged and
-    recorded and never breaks the other."""
-    result = RefreshResult()
-    if conf.json_cache_enabled:
-        try:
-            result.json_blobs = legacy.refresh_calendar_blobs(selected)
-        except Exception as exc:
-            logger.warning("JSON cache refresh of %s failed: %s", selected.calendar_id, exc)
-            result.json_error = f"{type(exc).__name__}: {exc}"
-            result.json_exception = exc
-    result.sync = sync_calendar(selected, now=now)
-    return result
 
 
 def retire_json_cache(*, now: datetime | None = None, batch_size: int = 5000) -> int:

@@ -1,5 +1,5 @@
 """What background work does, whichever runner runs it: the in-process thread pool
-(``calcache.runner``) or Celery workers (``calcache.tasks``).
+(``calcache.background.runners``) or Celery workers (``calcache.tasks``).
 
 Each job returns a ``JobResult`` whose ``retry_in`` says when the work should be tried
 again (``counts_as_attempt`` False: a wait for a lock or the account's budget, not a
@@ -16,6 +16,7 @@ only the refresh also rewrites the JSON blobs.
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 from dataclasses import dataclass
@@ -25,10 +26,11 @@ from typing import Any
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from calcache import ratelimit
+from calcache.background import pacing
 from calcache.exceptions import GoogleUnavailable, RateLimited
 from calcache.models import CalendarSyncToken, SelectedCalendar
-from calcache.sync import SyncOutcome, SyncResult, sync_calendar
+from calcache.rollout.dual_write import refresh_calendar
+from calcache.sync.engine import SyncOutcome, SyncResult, sync_calendar
 from calcache.sync.locking import seconds_until_free
 
 logger = logging.getLogger("calcache.jobs")
@@ -41,28 +43,52 @@ BACKOFF_MAX_SECONDS = 900.0
 # twice. Google's Retry-After is honoured up to this.
 MAX_RETRY_SECONDS = 1800.0
 
-GONE = "skipped: calendar gone or disabled"
-ALREADY_SYNCED = "skipped: refreshed since the notification"
-FRESH = "skipped: synced since it was queued"
-PACED = "deferred: account's sync budget spent"
-DATABASE_FAILED = "failed: database error"
+
+class JobOutcome(enum.StrEnum):
+    """What a job did: the sync's own outcome, or why the job stopped before or after it."""
+
+    FULL = SyncOutcome.FULL.value
+    INCREMENTAL = SyncOutcome.INCREMENTAL.value
+    LOCKED = SyncOutcome.LOCKED.value
+    FLAG_OFF = SyncOutcome.FLAG_OFF.value
+    CREDENTIAL_INVALID = SyncOutcome.CREDENTIAL_INVALID.value
+    DISABLED = SyncOutcome.DISABLED.value
+    FAILED = SyncOutcome.FAILED.value
+    DEFERRED = SyncOutcome.DEFERRED.value
+    GONE = "skipped: calendar gone or disabled"
+    ALREADY_SYNCED = "skipped: refreshed since the notification"
+    FRESH = "skipped: synced since it was queued"
+    PACED = "deferred: account's sync budget spent"
+    DATABASE_FAILED = "failed: database error"
+    JSON_REFRESH_FAILED = "JSON refresh failed"
+
+    @classmethod
+    def of_sync(cls, outcome: SyncOutcome) -> JobOutcome:
+        return cls(outcome.value)
 
 
 @dataclass
 class JobResult:
     selected_calendar_id: int
-    outcome: str
+    outcome: JobOutcome
     retry_in: float | None = None
     sync: SyncResult | None = None
     counts_as_attempt: bool = True
+    detail: str = ""
+
+    def describe(self) -> str:
+        """The outcome and, when there is one, what went wrong."""
+        return f"{self.outcome}: {self.detail}" if self.detail else str(self.outcome)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-safe summary (what a Celery task returns and logs)."""
         summary: dict[str, Any] = {
             "selected_calendar_id": self.selected_calendar_id,
-            "outcome": self.outcome,
+            "outcome": self.outcome.value,
             "retry_in": self.retry_in,
         }
+        if self.detail:
+            summary["detail"] = self.detail
         if self.sync is not None:
             summary.update(
                 upserted=self.sync.upserted,
@@ -110,24 +136,26 @@ def _load(selected_calendar_id: int) -> SelectedCalendar | None:
 
 
 def _paced(selected: SelectedCalendar) -> JobResult | None:
-    wait = ratelimit.seconds_until_allowed(selected.credential_id)
+    wait = pacing.seconds_until_allowed(selected.credential_id)
     if wait <= 0:
         return None
     # Spread the deferred starts over a few seconds rather than all at the turn of the minute.
-    return JobResult(selected.pk, PACED, wait + random.uniform(0, 5), counts_as_attempt=False)
+    return JobResult(
+        selected.pk, JobOutcome.PACED, wait + random.uniform(0, 5), counts_as_attempt=False
+    )
 
 
 def _after_sync(selected: SelectedCalendar, sync: SyncResult, attempt: int) -> JobResult:
     delay = retry_delay(sync, attempt)
     if delay is not None and isinstance(sync.exception, RateLimited):
-        ratelimit.cool_down(selected.credential_id, delay)
-    return JobResult(selected.pk, sync.outcome.value, retry_in=delay, sync=sync)
+        pacing.cool_down(selected.credential_id, delay)
+    return JobResult(selected.pk, JobOutcome.of_sync(sync.outcome), retry_in=delay, sync=sync)
 
 
 def _database_failed(selected_calendar_id: int, attempt: int) -> JobResult:
     logger.warning("Background job on calendar %s: database error", selected_calendar_id)
     connection.close()  # the next query reconnects
-    return JobResult(selected_calendar_id, DATABASE_FAILED, retry_in=backoff(attempt))
+    return JobResult(selected_calendar_id, JobOutcome.DATABASE_FAILED, retry_in=backoff(attempt))
 
 
 def _mark_again(selected_calendar_id: int, retry_in: float | None) -> None:
@@ -160,7 +188,7 @@ def refresh_notified(
     selected_calendar_id: int, *, attempt: int = 0, redelivered: bool = False
 ) -> JobResult:
     """A push notification said the calendar changed: refresh its JSON blobs and its SQL
-    copy (``rollout.refresh_calendar``), unless a refresh has started since.
+    copy (``rollout.dual_write.refresh_calendar``), unless a refresh has started since.
 
     A job that finds the mark clear knows a refresh started after its notification and
     does nothing (a burst of notifications yields one refresh), except when
@@ -168,14 +196,12 @@ def refresh_notified(
     dead worker or a database outage. A retryable failure of either side (SQL or JSON)
     puts the mark back and asks for a retry.
     """
-    from calcache.rollout import refresh_calendar
-
     selected = _load(selected_calendar_id)
     if selected is None:
         SelectedCalendar.objects.filter(pk=selected_calendar_id).update(dirty_since=None)
-        return JobResult(selected_calendar_id, GONE)
+        return JobResult(selected_calendar_id, JobOutcome.GONE)
     if selected.dirty_since is None and not redelivered:
-        return JobResult(selected_calendar_id, ALREADY_SYNCED)
+        return JobResult(selected_calendar_id, JobOutcome.ALREADY_SYNCED)
     paced = _paced(selected)
     if paced is not None:
         return paced
@@ -195,14 +221,15 @@ def refresh_notified(
         if sync.outcome == SyncOutcome.LOCKED:
             # The running sync may have listed the calendar before this notification.
             wait = _lock_wait(selected, redelivered=redelivered)
-            result = JobResult(selected.pk, sync.outcome.value, wait, sync, counts_as_attempt=False)
+            result = JobResult(selected.pk, JobOutcome.LOCKED, wait, sync, counts_as_attempt=False)
         else:
             result = _after_sync(selected, sync, attempt)
         json_retry = failure_delay(refreshed.json_exception, attempt)
         if result.retry_in is None and json_retry is not None:
             # The SQL side is done, but the JSON blobs missed the change.
             result.retry_in = json_retry
-            result.outcome = f"JSON refresh failed: {refreshed.json_error}"
+            result.outcome = JobOutcome.JSON_REFRESH_FAILED
+            result.detail = refreshed.json_error
     if result.retry_in is not None:
         _mark_again(selected_calendar_id, result.retry_in)
     return result
@@ -226,7 +253,7 @@ def sync_queued(
     """
     selected = _load(selected_calendar_id)
     if selected is None:
-        return JobResult(selected_calendar_id, GONE)
+        return JobResult(selected_calendar_id, JobOutcome.GONE)
     token = CalendarSyncToken.objects.filter(
         credential_id=selected.credential_id, calendar_id=selected.calendar_id
     ).first()
@@ -237,7 +264,7 @@ def sync_queued(
         and token.last_sync_at is not None
         and token.last_sync_at >= not_synced_since
     ):
-        return JobResult(selected_calendar_id, FRESH)
+        return JobResult(selected_calendar_id, JobOutcome.FRESH)
     paced = _paced(selected)
     if paced is not None:
         return paced
@@ -247,7 +274,7 @@ def sync_queued(
         return _database_failed(selected_calendar_id, attempt)
     if sync.outcome == SyncOutcome.LOCKED:
         if not (full or wait_for_lock):
-            return JobResult(selected.pk, sync.outcome.value, None, sync)
+            return JobResult(selected.pk, JobOutcome.LOCKED, None, sync)
         wait = _lock_wait(selected, redelivered=wait_for_lock)
-        return JobResult(selected.pk, sync.outcome.value, wait, sync, counts_as_attempt=False)
+        return JobResult(selected.pk, JobOutcome.LOCKED, wait, sync, counts_as_attempt=False)
     return _after_sync(selected, sync, attempt)

@@ -8,6 +8,9 @@
   threads in their web processes).
 - ``CeleryRunner`` (the default when ``CELERY_BROKER_URL`` is set): one
   ``calcache.tasks`` message per notification that needs work; workers anywhere run it.
+
+The work itself is ``calcache.background.jobs`` (and ``push.channels`` for stopping a
+channel) whichever runner runs it.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from typing import Protocol
 from django.db import connection
 from django.utils.module_loading import import_string
 
+from calcache.background.jobs import JobResult, refresh_notified
 from calcache.conf import conf
-from calcache.jobs import JobResult, refresh_notified
+from calcache.push.channels import stop_remote_channel
 
 logger = logging.getLogger("calcache.runner")
 
@@ -36,17 +40,6 @@ class BackgroundRunner(Protocol):
 
     def submit_stop(self, selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
         """Ask Google to stop a channel we do not want (with the calendar's credential)."""
-
-
-def run_refresh(selected_calendar_id: int, *, attempt: int = 0) -> JobResult:
-    """The work itself (``jobs.refresh_notified``): refresh JSON and SQL (dual write)."""
-    return refresh_notified(selected_calendar_id, attempt=attempt)
-
-
-def run_stop(selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
-    from calcache.channels import stop_remote_channel
-
-    stop_remote_channel(selected_calendar_id, channel_id, resource_id)
 
 
 class ThreadPoolRunner:
@@ -76,7 +69,7 @@ class ThreadPoolRunner:
     def submit_stop(self, selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
         with self.lock:
             future = self.pool.submit(
-                self._guarded, run_stop, selected_calendar_id, channel_id, resource_id
+                self._guarded, stop_remote_channel, selected_calendar_id, channel_id, resource_id
             )
             self.futures.add(future)
         future.add_done_callback(self._forget)
@@ -100,7 +93,7 @@ class ThreadPoolRunner:
             self.waiting.discard(selected_calendar_id)
             failed, retried = self.retries.pop(selected_calendar_id, (0, 0))
         try:
-            result = run_refresh(selected_calendar_id, attempt=failed)
+            result = refresh_notified(selected_calendar_id, attempt=failed)
             if result.retry_in is not None:
                 failed += 1 if result.counts_as_attempt else 0
                 self._retry_later(selected_calendar_id, result, (failed, retried + 1))
@@ -122,7 +115,7 @@ class ThreadPoolRunner:
                 "Refresh of calendar %s given up (%s); left marked for the next notification "
                 "or `sync_calendars --dirty`",
                 selected_calendar_id,
-                result.outcome,
+                result.describe(),
             )
             return
         assert result.retry_in is not None

@@ -15,9 +15,9 @@ from urllib.parse import unquote
 from django.db import transaction
 from django.utils import timezone
 
+from calcache.background.runners import get_runner
 from calcache.conf import conf
 from calcache.models import PushChannel, SelectedCalendar
-from calcache.runner import get_runner
 
 logger = logging.getLogger("calcache.webhooks")
 

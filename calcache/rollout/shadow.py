@@ -22,10 +22,12 @@ from django.utils import timezone
 from waffle.models import Switch
 
 import flags
-from calcache import legacy
+from calcache.availability import json_cache
+from calcache.availability.live import live_busy
+from calcache.availability.sql import busy_intervals, sync_coverage
 from calcache.conf import conf
+from calcache.intervals import Interval, merge_intervals
 from calcache.models import CacheComparison, RolloutEvent
-from calcache.selectors import Interval, busy_intervals, merge_intervals, sync_coverage
 from flags.names import KILL_SWITCH, WRITE_FLAG
 
 logger = logging.getLogger("calcache.shadow")
@@ -90,16 +92,14 @@ def compare(
     if source == "sql":
         other, other_latency = _timed(
             lambda: (
-                legacy.cached_busy(user=user, start=start, end=end)
+                json_cache.cached_busy(user=user, start=start, end=end)
                 if conf.json_cache_enabled
                 else None
             )
         )
         other_source = "json"
         if other is None:
-            other, other_latency = _timed(
-                lambda: legacy.live_busy(user=user, start=start, end=end, store=False)
-            )
+            other, other_latency = _timed(lambda: live_busy(user=user, start=start, end=end))
             other_source = "live"
     else:
         if not sync_coverage(user=user, start=start, end=end):
@@ -224,11 +224,10 @@ def compare_caches(
         if live:
             live_range, ms = _timed(
                 partial(
-                    legacy.live_busy,
+                    live_busy,
                     user=user,
                     start=first,
                     end=first + timedelta(days=days),
-                    store=False,
                 )
             )
             report.latencies["live"].append(ms)
@@ -243,7 +242,9 @@ def compare_caches(
             report.latencies["sql"].append(ms)
             others: list[tuple[str, list[Interval]]] = []
             if conf.json_cache_enabled:
-                cached, ms = _timed(partial(legacy.cached_busy, user=user, start=start, end=end))
+                cached, ms = _timed(
+                    partial(json_cache.cached_busy, user=user, start=start, end=end)
+                )
                 if cached is None:
                     report.no_json += 1
                 else:

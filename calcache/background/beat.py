@@ -1,6 +1,6 @@
 """The beat schedule of calcache's periodic tasks. A host project merges it into its own:
 
-    from calcache.schedule import BEAT_SCHEDULE
+    from calcache.background.beat import BEAT_SCHEDULE
     CELERY_BEAT_SCHEDULE = {**BEAT_SCHEDULE, ...}
 
 Importable from settings: it loads no models.

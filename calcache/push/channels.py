@@ -6,25 +6,16 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from calcache.conf import conf
 from calcache.exceptions import GoogleError
-from calcache.google import GoogleCalendarClient
-from calcache.models import Credential, PushChannel, SelectedCalendar
+from calcache.google.credentials import client_for
+from calcache.models import PushChannel, SelectedCalendar
 
 logger = logging.getLogger("calcache.channels")
-
-
-def _client(credential: Credential) -> GoogleCalendarClient:
-    def save(token: dict[str, Any]) -> None:
-        credential.token = token
-        credential.save(update_fields=["encrypted_token", "updated_at"])
-
-    return GoogleCalendarClient(credential.token, on_token_refresh=save)
 
 
 def open_channel(selected: SelectedCalendar) -> PushChannel:
@@ -32,7 +23,7 @@ def open_channel(selected: SelectedCalendar) -> PushChannel:
     if not conf.webhooks_enabled:
         raise ValueError("CALCACHE_WEBHOOK_URL is not set: push channels are off")
     channel_id = f"calcache-{uuid.uuid4().hex}"
-    info = _client(selected.credential).watch(
+    info = client_for(selected.credential).watch(
         selected.calendar_id,
         channel_id=channel_id,
         address=conf.webhook_url,
@@ -49,7 +40,7 @@ def open_channel(selected: SelectedCalendar) -> PushChannel:
 
 def stop_channel(channel: PushChannel) -> None:
     """Stop a channel at Google (an unknown one counts as stopped) and mark it stopped."""
-    _client(channel.selected_calendar.credential).stop_channel(
+    client_for(channel.selected_calendar.credential).stop_channel(
         channel_id=channel.channel_id, resource_id=channel.resource_id
     )
     PushChannel.objects.filter(pk=channel.pk).update(stopped_at=timezone.now())
@@ -130,7 +121,7 @@ def stop_remote_channel(selected_calendar_id: int, channel_id: str, resource_id:
     )
     if selected is None or selected.credential.invalid:
         return
-    _client(selected.credential).stop_channel(channel_id=channel_id, resource_id=resource_id)
+    client_for(selected.credential).stop_channel(channel_id=channel_id, resource_id=resource_id)
     PushChannel.objects.filter(channel_id=channel_id, stopped_at__isnull=True).update(
         stopped_at=timezone.now()
     )

@@ -1,0 +1,114 @@
+"""The legacy JSON cache that the SQL tables replace, as the host app had it before.
+
+A freeBusy query is widened to whole months; its key is the canonical JSON of
+``{"timeMin", "timeMax", "items"}`` and its value Google's freeBusy response,
+kept for 90 days. A window inside a cached key's months is answered from the
+blob; a miss asks Google (``calcache.availability.live``) and stores the widened
+answer. docs/rollout.md describes its place in the migration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from calcache.availability.live import (
+    FreeBusyQuery,
+    busy_from_value,
+    fetch_freebusy,
+    iso,
+    user_queries,
+)
+from calcache.intervals import Interval, merge_intervals
+from calcache.models import CalendarCache, SelectedCalendar
+
+JSON_CACHE_TTL = timedelta(days=90)
+
+
+def cache_key(calendar_ids: list[str], time_min: datetime, time_max: datetime) -> str:
+    """Canonical JSON of the widened freeBusy query."""
+    query = {"timeMin": iso(time_min), "timeMax": iso(time_max), "items": sorted(calendar_ids)}
+    return json.dumps(query, sort_keys=True, separators=(",", ":"))
+
+
+def query_key(query: FreeBusyQuery) -> str:
+    """The cache key of ``query``."""
+    return cache_key(query.calendar_ids, query.time_min, query.time_max)
+
+
+def _covering_value(
+    rows: list[CalendarCache], query: FreeBusyQuery, start: datetime, end: datetime
+) -> dict[str, Any] | None:
+    """The exact widened key's blob, else any blob of the same calendars whose months
+    contain the window (a week's blob answers a day inside it)."""
+    key = query_key(query)
+    for row in rows:
+        if row.key == key:
+            return dict(row.value)
+    for row in rows:
+        try:
+            parsed = json.loads(row.key)
+            time_min = datetime.fromisoformat(parsed["timeMin"].replace("Z", "+00:00"))
+            time_max = datetime.fromisoformat(parsed["timeMax"].replace("Z", "+00:00"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if parsed.get("items") == query.calendar_ids and time_min <= start and end <= time_max:
+            return dict(row.value)
+    return None
+
+
+def cached_busy(*, user: Any, start: datetime, end: datetime) -> list[Interval] | None:
+    """The user's busy time from fresh JSON blobs, or None when any blob is missing."""
+    queries = user_queries(user=user, start=start, end=end)
+    if not queries:
+        return None
+    rows_by_credential: defaultdict[int, list[CalendarCache]] = defaultdict(list)
+    for row in CalendarCache.objects.filter(
+        credential_id__in=[q.credential.pk for q in queries], expires_at__gt=timezone.now()
+    ):
+        rows_by_credential[row.credential_id].append(row)
+    intervals: list[Interval] = []
+    for query in queries:
+        value = _covering_value(rows_by_credential[query.credential.pk], query, start, end)
+        if value is None:
+            return None
+        intervals.extend(busy_from_value(value, query.calendar_ids))
+    return merge_intervals(intervals, start=start.astimezone(UTC), end=end.astimezone(UTC))
+
+
+def store_blob(query: FreeBusyQuery, value: dict[str, Any]) -> None:
+    """``upsertCachedAvailability``: the widened answer, fresh for 90 days."""
+    with transaction.atomic():
+        CalendarCache.objects.update_or_create(
+            credential=query.credential,
+            key=query_key(query),
+            defaults={"value": value, "expires_at": timezone.now() + JSON_CACHE_TTL},
+        )
+
+
+def refresh_calendar_blobs(selected: SelectedCalendar) -> int:
+    """Rewrite the fresh JSON blobs that cover ``selected`` from Google; returns how many."""
+    credential = selected.credential
+    refreshed = 0
+    rows = CalendarCache.objects.filter(credential=credential, expires_at__gt=timezone.now())
+    for row in rows:
+        try:
+            query_json = json.loads(row.key)
+        except ValueError:
+            continue
+        if selected.calendar_id not in query_json.get("items", []):
+            continue
+        query = FreeBusyQuery(
+            credential=credential,
+            calendar_ids=list(query_json["items"]),
+            time_min=datetime.fromisoformat(query_json["timeMin"].replace("Z", "+00:00")),
+            time_max=datetime.fromisoformat(query_json["timeMax"].replace("Z", "+00:00")),
+        )
+        store_blob(query, fetch_freebusy(query))
+        refreshed += 1
+    return refreshed
