@@ -15,9 +15,9 @@ from calcache.rollout.stages import set_flag
 from calcache.services import connect_google_account
 from flags.names import READ_FLAG, WRITE_FLAG
 from tests.browser.conftest import log_in, screenshot
+from tests.calcache.sync.conftest import NOW, Mirror
 from tests.factories import TeamFactory, UserFactory
 from tests.markers import committing
-from tests.sync.conftest import NOW, Mirror
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -1,7 +1,7 @@
 """calcache.tasks and calcache.jobs without a broker: retry decisions, duplicate handling,
 per-account pacing, the stale sweep's choice of calendars, and `sync_calendars --enqueue`'s
 errors. Celery runs the tasks eagerly (``Task.apply``: retries happen at once, in-process);
-the real broker and worker processes are in test_tasks_worker.py."""
+the real broker and worker processes are in background/test_celery_workers.py."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from calcache.sync.locking import calendar_lock
 from calcache.tasks import cleanup, refresh_stale, renew_channels, sync_calendar
 from flags.models import Flag
 from flags.names import WRITE_FLAG
+from tests.calcache.sync.conftest import Mirror, make_mirror
 from tests.factories import (
     CalendarEventFactory,
     CalendarSyncTokenFactory,
@@ -40,7 +41,6 @@ from tests.factories import (
 )
 from tests.markers import committing
 from tests.notifications import WEBHOOK_TOKEN, notify, open_test_channel
-from tests.sync.conftest import Mirror, make_mirror
 
 
 @pytest.fixture(autouse=True)
