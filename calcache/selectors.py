@@ -2,12 +2,29 @@
 copy covers a window.
 
 A stable facade: the implementations live in ``calcache.availability.sql`` (and
-``calcache.background.sweep`` for the sweep's read); import from here.
+``calcache.background.sweep`` for the sweep's read); import from here. Names load on
+first use, so importing this module needs no configured Django.
 """
 
-from calcache.availability.sql import busy_intervals, sync_coverage
-from calcache.background.sweep import CalendarsNeedingSync, calendars_needing_sync
-from calcache.intervals import Interval, merge_intervals
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from calcache._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from calcache.availability.sql import busy_intervals, sync_coverage
+    from calcache.background.sweep import CalendarsNeedingSync, calendars_needing_sync
+    from calcache.intervals import Interval, merge_intervals
+
+FACADE = {
+    "CalendarsNeedingSync": "calcache.background.sweep",
+    "Interval": "calcache.intervals",
+    "busy_intervals": "calcache.availability.sql",
+    "calendars_needing_sync": "calcache.background.sweep",
+    "merge_intervals": "calcache.intervals",
+    "sync_coverage": "calcache.availability.sql",
+}
 
 __all__ = [
     "CalendarsNeedingSync",
@@ -17,3 +34,6 @@ __all__ = [
     "merge_intervals",
     "sync_coverage",
 ]
+
+
+__getattr__, __dir__ = lazy_attributes(globals(), FACADE)

@@ -8,11 +8,14 @@ hides a cycle), except those under ``if TYPE_CHECKING:``, which never run.
 from __future__ import annotations
 
 import ast
+import importlib
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("calcache", "flags")
@@ -20,7 +23,7 @@ PACKAGES = ("calcache", "flags")
 # Lower layers first. A module belongs to the longest prefix listed; it may import only
 # modules of its own layer or below (calcache.exceptions etc. are the floor).
 LAYERS: list[tuple[str, ...]] = [
-    ("calcache.conf", "calcache.exceptions", "calcache.intervals", "flags"),
+    ("calcache.conf", "calcache.exceptions", "calcache.intervals", "calcache._lazy", "flags"),
     ("calcache.accounts.crypto", "calcache.checks"),
     ("calcache.models",),
     ("calcache.google",),
@@ -98,7 +101,20 @@ def imports_of(module: str) -> set[str]:
             target = _resolve(name)
             if target is not None and target != module:
                 found.add(target)
+    found |= _facade_targets(tree)
     return found
+
+
+def _facade_targets(tree: ast.Module) -> set[str]:
+    """The modules a lazy facade (``FACADE = {"name": "module", ...}``) loads names from."""
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["FACADE"]
+            and isinstance(node.value, ast.Dict)
+        ):
+            return {ast.literal_eval(value) for value in node.value.values if value is not None}
+    return set()
 
 
 GRAPH = {module: imports_of(module) for module in MODULES}
@@ -157,6 +173,8 @@ def test_the_import_graph_was_read() -> None:
     assert "calcache.availability.sql" in GRAPH["calcache.availability.answer"]
     # a lazy import inside a function counts too
     assert "flags.models" in GRAPH["flags"]
+    # so does a name a lazy facade loads
+    assert "calcache.accounts.connection" in GRAPH["calcache.services"]
 
 
 def test_no_import_cycles() -> None:
@@ -275,6 +293,9 @@ settings.configure(
 )
 django.setup()
 import calcache.services, calcache.selectors, calcache.tasks, calcache.urls, flags
+from calcache.services import connect_google_account, get_availability
+from calcache.selectors import busy_intervals
+assert get_availability.__module__ == "calcache.availability.answer"
 import calcache.admin
 from django.core.management import call_command
 try:
@@ -304,3 +325,31 @@ def test_the_core_imports_without_the_emulator_extra_or_test_tools() -> None:
     assert "COMMAND: CommandError calcache.emulator needs the optional 'emulator' extra" in (
         done.stdout
     )
+
+
+@pytest.mark.parametrize("facade", ["calcache.services", "calcache.selectors"])
+def test_a_facade_types_exports_and_loads_the_same_names(facade: str) -> None:
+    tree = ast.parse(MODULES[facade].read_text())
+    typed = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and getattr(node, "lineno", 0) in _type_checking_lines(tree)
+        for alias in node.names
+    }
+    module = importlib.import_module(facade)
+    assert typed == set(module.FACADE) == set(module.__all__)
+    for name in module.__all__:
+        assert getattr(module, name) is getattr(importlib.import_module(module.FACADE[name]), name)
+
+
+def test_the_facades_import_without_configured_django() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import calcache.services, calcache.selectors, flags"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+    )
+    assert done.returncode == 0, done.stderr
