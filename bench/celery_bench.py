@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.sync_bench import _forget, _selected, emulated_google, log
+from bench.common import log
+from bench.sync_bench import _forget, _selected, emulated_google
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/14"
 

@@ -1,25 +1,58 @@
-"""What the benchmark scripts share."""
+"""What the benchmark scripts share: the log line and the database set-up."""
 
-# The columns the scripts fill with COPY, in the order their rows are built.
-EVENT_COLUMNS = (
-    "credential_id",
-    "user_id",
-    "calendar_id",
-    "google_event_id",
-    "etag",
-    "status",
-    "summary",
-    "start_time",
-    "end_time",
-    "timezone",
-    "is_all_day",
-    "transparency",
-    "self_response_status",
-    "recurring_event_id",
-    "created_at",
-    "updated_at",
-    "google_created_at",
-    "google_updated_at",
-    "sequence",
-    "ical_uid",
-)
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/calcache_bench"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def ensure_postgres_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_database(*, database_url: str, sqlite: str | None = None) -> str:
+    """Point Django at the bench database, create and migrate it; returns its URL.
+
+    ``sqlite``: a fresh file of that name in bench/results/; otherwise the PostgreSQL
+    database of ``database_url``, created if missing. Its name must contain "bench": the
+    benchmarks empty calcache's tables.
+    """
+    if sqlite:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / sqlite
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        url = database_url
+        name = urlsplit(url).path.lstrip("/")
+        if "bench" not in name:
+            raise SystemExit(f"refusing to empty {name!r}: the database name must contain 'bench'")
+        ensure_postgres_database(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    return url

@@ -1,4 +1,16 @@
-"""Filling the benchmark database: users, credentials, selected calendars, events, tokens.
+"""The benchmark's data, made in one place: users, credentials, calendars and events.
+
+One generator serves every section. ``series`` draws what one calendar holds (one-off
+events, all-day and multi-day ones, recurring series) and ``attributes`` each event's
+status, transparency and the owner's answer. ``Filler`` writes those events into the
+mirror as the rows a sync would have left (each series as its instances, with Google's
+``<base>_<start>`` ids); ``google_event`` renders the same events as Google Calendar
+resources, for the Google Calendar API emulator (bench/emulator_proc.py, a series as one
+recurring event) and the write-path pages (bench/write_path.py, a listing's instances).
+``calendar_ids`` names an account's calendars (here and in the emulator),
+``create_users`` makes every section's bench users and ``create_credentials`` their
+Google credentials where no OAuth connection does (the syncs connect through the
+emulator's OAuth).
 
 The table grows in steps (``Filler.grow``): the scaling section measures reads after each
 one. On PostgreSQL a step's events are generated and COPYed by several processes at once
@@ -15,12 +27,11 @@ import multiprocessing
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from bench.common import EVENT_COLUMNS
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 DAY = 86400
 PAST_DAYS, FUTURE_DAYS = 90, 180  # events start in [now - 90d, now + 180d)
@@ -28,9 +39,12 @@ TAIL_AGE_DAYS = (130, 400)  # the old tail cleanup deletes: ended 130-400 days a
 DURATIONS_MIN = (30,) * 35 + (45,) * 10 + (60,) * 30 + (90,) * 12 + (15,) * 5 + (120,) * 5
 TASK_EVENTS = 50_000  # events per COPY task (one process, one transaction)
 COPY_LINES = 5_000  # lines per copy.write()
+SECONDARY = "@group.calendar.google.com"  # the domain of an account's other calendars
 
 # (event id, recurring event id, start, end, all day), times in epoch seconds
 Event = tuple[str, str, int, int, bool]
+# (status, transparency, own response)
+Attributes = tuple[str, str, str]
 # (credential id, user id, calendar id, google id, etag, status, summary, start, end,
 #  time zone, all day, transparency, own response, recurring id, sequence, iCal UID)
 Row = tuple[int, int, str, str, str, str, str, int, int, str, bool, str, str, str, int, str]
@@ -50,6 +64,59 @@ class Fill:
     steps: list[dict[str, Any]] = field(default_factory=list)
 
 
+# --- accounts and calendars -----------------------------------------------------------
+
+
+def calendar_ids(email: str, count: int) -> list[str]:
+    """An account's calendars: its primary one (the address) and ``count - 1`` others."""
+    local = email.split("@", 1)[0]
+    return [email] + [f"{local}-cal{k}{SECONDARY}" for k in range(1, count)]
+
+
+def is_primary(calendar_id: str) -> bool:
+    return not calendar_id.endswith(SECONDARY)
+
+
+def create_users(accounts: Sequence[tuple[str, str]]) -> list[Any]:
+    """Users of these (username, email) pairs, in one statement; returned in id order."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    User.objects.bulk_create(
+        [User(username=name, email=email) for name, email in accounts], batch_size=2000
+    )
+    return list(User.objects.filter(username__in=[name for name, _ in accounts]).order_by("pk"))
+
+
+def create_credentials(users: Sequence[Any]) -> list[Any]:
+    """A Google credential per user (the user's email; a placeholder token), in user order."""
+    from calcache.models import Credential
+
+    Credential.objects.bulk_create(
+        [
+            Credential(user=user, account_email=user.email, encrypted_token="gAAAAA-bench")
+            for user in users
+        ],
+        batch_size=2000,
+    )
+    return list(Credential.objects.filter(user__in=users).order_by("user_id"))
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+class Series(NamedTuple):
+    """One generated event; with ``step``, a series of ``occurrences`` instances ``step``
+    days apart (Google's ``<id>_<start>`` instances of the recurring event ``id``)."""
+
+    id: str
+    start: int  # epoch seconds (an all-day event: its UTC midnight)
+    length: int  # seconds
+    all_day: bool
+    step: int = 0
+    occurrences: int = 1
+
+
 def new_id(rng: random.Random) -> str:
     """16 characters of Google's event-id alphabet (base32hex; hex digits are a subset)."""
     return f"{rng.getrandbits(64):016x}"
@@ -59,10 +126,10 @@ def compact(sec: int) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(sec))
 
 
-def one_calendar(rng: random.Random, n: int, first: int, days: int) -> Iterator[Event]:
-    """``n`` events starting in ``[first, first + days)``: mostly 30-90 min, 4% all-day,
-    0.5% of 2-5 days, and recurring series whose instances carry Google's
-    ``<base>_<start>`` ids."""
+def series(rng: random.Random, n: int, first: int, days: int) -> Iterator[Series]:
+    """What one calendar holds: events making ``n`` instances that start in
+    ``[first, first + days)``: mostly 30-90 min, 4% all-day, 0.5% of 2-5 days, and
+    recurring series of 4-20 instances a day, a week or two weeks apart."""
     made = 0
     while made < n:
         if n - made >= 4 and rng.random() < 0.03:
@@ -72,32 +139,117 @@ def one_calendar(rng: random.Random, n: int, first: int, days: int) -> Iterator[
                 first + rng.randrange(days - step * (count - 1)) * DAY + rng.randrange(24, 76) * 900
             )
             length = rng.choice(DURATIONS_MIN) * 60
-            base = new_id(rng)
-            for k in range(count):
-                at = start + k * step * DAY
-                yield f"{base}_{compact(at)}", base, at, at + length, False
+            yield Series(new_id(rng), start, length, False, step, count)
             made += count
             continue
         day = first + rng.randrange(days) * DAY
         kind = rng.random()
         if kind < 0.005:
-            yield new_id(rng), "", day, day + rng.randint(2, 5) * DAY, True
+            gid = new_id(rng)
+            yield Series(gid, day, rng.randint(2, 5) * DAY, True)
         elif kind < 0.045:
-            yield new_id(rng), "", day, day + DAY, True
+            yield Series(new_id(rng), day, DAY, True)
         else:
             start = day + rng.randrange(24, 76) * 900
-            yield new_id(rng), "", start, start + rng.choice(DURATIONS_MIN) * 60, False
+            gid = new_id(rng)
+            yield Series(gid, start, rng.choice(DURATIONS_MIN) * 60, False)
         made += 1
 
 
-def attributes(rng: random.Random) -> tuple[str, str, str]:
-    """(status, transparency, own response): ~3% cancelled, 3% free, 2% declined."""
+def instances(event: Series) -> Iterator[Event]:
+    """The event as a listing with ``singleEvents`` shows it: a series, instance by instance."""
+    if not event.step:
+        yield event.id, "", event.start, event.start + event.length, event.all_day
+        return
+    for k in range(event.occurrences):
+        at = event.start + k * event.step * DAY
+        yield f"{event.id}_{compact(at)}", event.id, at, at + event.length, False
+
+
+def one_calendar(rng: random.Random, n: int, first: int, days: int) -> Iterator[Event]:
+    """``series``, instance by instance: ``n`` of them."""
+    for event in series(rng, n, first, days):
+        yield from instances(event)
+
+
+def attributes(rng: random.Random, *, cancelled: bool = True) -> Attributes:
+    """(status, transparency, own response): ~3% cancelled, 3% free, 2% declined.
+    ``cancelled=False``: as a listing shows events (Google leaves cancelled ones out),
+    those draws are confirmed."""
     r = rng.random()
-    status = "cancelled" if r < 0.03 else "tentative" if r < 0.05 else "confirmed"
+    status = "tentative" if 0.03 <= r < 0.05 else "confirmed"
+    if r < 0.03 and cancelled:
+        status = "cancelled"
     transparency = "transparent" if rng.random() < 0.03 else "opaque"
     r = rng.random()
     response = "declined" if r < 0.02 else "accepted" if r < 0.5 else ""
     return status, transparency, response
+
+
+def event_counts(rng: random.Random, total: int, calendars: Sequence[str]) -> list[int]:
+    """``total`` events shared out over these calendars: log-normal weights (some are
+    much busier), primary calendars twice as busy; the counts add up to ``total``."""
+    weights = [
+        rng.lognormvariate(0.0, 0.5) * (2.0 if is_primary(cal) else 1.0) for cal in calendars
+    ]
+    share = sum(weights)
+    counts = [int(total * w / share) for w in weights]
+    for i in rng.sample(range(len(counts)), total - sum(counts)):
+        counts[i] += 1
+    return counts
+
+
+def _when(sec: int, all_day: bool, zone: ZoneInfo) -> dict[str, str]:
+    if all_day:
+        return {"date": datetime.fromtimestamp(sec, UTC).date().isoformat()}
+    return {"dateTime": datetime.fromtimestamp(sec, zone).isoformat(), "timeZone": zone.key}
+
+
+def google_event(
+    event: Series | Event, attrs: Attributes, *, owner: str, time_zone: str
+) -> dict[str, Any]:
+    """A generated event as a Google Calendar event resource: a ``Series`` as the body
+    ``events.insert`` takes (a series: one event with its RRULE), an ``Event`` (one
+    instance) as a listing's entry, its ``recurringEventId`` included. The owner is an
+    attendee (with 1-5 guests) of the events they answered."""
+    zone = ZoneInfo(time_zone)
+    if isinstance(event, Series):
+        gid, recurring = event.id, ""
+        start, end, all_day = event.start, event.start + event.length, event.all_day
+    else:
+        gid, recurring, start, end, all_day = event
+    status, transparency, response = attrs
+    body: dict[str, Any] = {
+        "id": gid,
+        "status": status,
+        "summary": "Meeting",
+        "start": _when(start, all_day, zone),
+        "end": _when(end, all_day, zone),
+        "iCalUID": f"{recurring or gid}@google.com",
+    }
+    if isinstance(event, Series) and event.step:
+        body["recurrence"] = [f"RRULE:FREQ=DAILY;INTERVAL={event.step};COUNT={event.occurrences}"]
+    if recurring:
+        body["recurringEventId"] = recurring
+    if transparency != "opaque":
+        body["transparency"] = transparency
+    if response:
+        guests = 1 + int((recurring or gid)[:2], 16) % 5
+        body["attendees"] = [{"email": owner, "self": True, "responseStatus": response}] + [
+            {"email": f"guest{k}@example.com", "responseStatus": "accepted"} for k in range(guests)
+        ]
+    return body
+
+
+# --- rows of the mirror -----------------------------------------------------------------
+
+
+def event_columns() -> list[str]:
+    """The event table's columns but ``id``, in the model's order: the order of a ``Row``'s
+    values in ``copy_line`` and ``sqlite_params`` (a new column fails the fill loudly)."""
+    from calcache.models import CalendarEvent
+
+    return [f.column for f in CalendarEvent._meta.concrete_fields if not f.primary_key]
 
 
 def _row(rng: random.Random, user_id: int, cid: int, cal: str, event: Event) -> Row:
@@ -154,7 +306,7 @@ class TimeText:
 
 
 def copy_line(row: Row, stamp: TimeText, now: str) -> str:
-    """One line of COPY text (the columns of ``EVENT_COLUMNS``; no value needs escaping)."""
+    """One line of COPY text (the columns of ``event_columns``; no value needs escaping)."""
     return (
         f"{row[0]}\t{row[1]}\t{row[2]}\t{row[3]}\t{row[4]}\t{row[5]}\t{row[6]}\t"
         f"{stamp(row[7])}\t{stamp(row[8])}\t{row[9]}\t{'t' if row[10] else 'f'}\t"
@@ -198,7 +350,7 @@ def copy_task(task: CopyTask) -> tuple[int, dict[tuple[int, str], int]]:
     with (
         psycopg.connect(task.url) as conn,
         conn.cursor() as cur,
-        cur.copy(f"COPY calcache_calendarevent ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy,
+        cur.copy(f"COPY calcache_calendarevent ({', '.join(event_columns())}) FROM STDIN") as copy,
     ):
         for row in generate(rng, task.calendars, tail=task.tail, first=task.first, days=task.days):
             _longest(longest, row)
@@ -276,15 +428,7 @@ class Filler:
         added_events = events - result.rows
         added_tail = round(self.tail * events / self.total_events) - result.tail_rows
         new_calendars = self._add_users(users - len(result.users))
-        # Busier users (log-normal weights), primary calendars twice as busy.
-        weights = [
-            self.rng.lognormvariate(0.0, 0.5) * (2.0 if cal.startswith("bench-") else 1.0)
-            for _, _, cal in new_calendars
-        ]
-        total = sum(weights)
-        counts = [int(added_events * w / total) for w in weights]
-        for i in self.rng.sample(range(len(counts)), added_events - sum(counts)):
-            counts[i] += 1
+        counts = event_counts(self.rng, added_events, [cal for _, _, cal in new_calendars])
         tail_counts = [0] * len(new_calendars)
         for _ in range(added_tail):
             tail_counts[self.rng.randrange(len(new_calendars))] += 1
@@ -327,38 +471,16 @@ class Filler:
         return info
 
     def _add_users(self, n: int) -> list[tuple[int, int, str]]:
-        from django.contrib.auth import get_user_model
-
-        from calcache.models import Credential
-
-        User = get_user_model()
         result = self.fill
         offset = len(result.users)
-        User.objects.bulk_create(
-            [
-                User(username=f"bench-{k}", email=f"bench-{k}@example.com")
-                for k in range(offset, offset + n)
-            ],
-            batch_size=2000,
-        )
-        users = list(
-            User.objects.filter(username__in=[f"bench-{k}" for k in range(offset, offset + n)])
-        )
-        users.sort(key=lambda user: user.pk)
-        Credential.objects.bulk_create(
-            [
-                Credential(user=user, account_email=user.email, encrypted_token="gAAAAA-bench")
-                for user in users
-            ],
-            batch_size=2000,
+        users = create_users(
+            [(f"bench-{k}", f"bench-{k}@example.com") for k in range(offset, offset + n)]
         )
         new: list[tuple[int, int, str]] = []
-        for credential in Credential.objects.filter(user__in=users).order_by("user_id"):
+        for credential in create_credentials(users):
             result.credentials[credential.user_id] = credential
             count = self.rng.choice((3, 4, 5, 5, 5, 6, 7))
-            result.calendars[credential.pk] = [credential.account_email] + [
-                f"cal{k}.{credential.user_id}@group.calendar.google.com" for k in range(1, count)
-            ]
+            result.calendars[credential.pk] = calendar_ids(credential.account_email, count)
             new.extend(
                 (credential.user_id, credential.pk, cal) for cal in result.calendars[credential.pk]
             )
@@ -375,7 +497,7 @@ class Filler:
                 SelectedCalendar(
                     credential_id=cid,
                     calendar_id=cal,
-                    is_primary=cal.startswith("bench-"),
+                    is_primary=is_primary(cal),
                     longest_event=timedelta(seconds=longest.get((cid, cal), 0)),
                 )
                 for _, cid, cal in calendars
@@ -433,11 +555,9 @@ class Filler:
 
         stamp = TimeText("")
         now = stamp(self.now_sec)
-        placeholders = ", ".join(["%s"] * len(EVENT_COLUMNS))
-        sql = (
-            f"INSERT INTO calcache_calendarevent ({', '.join(EVENT_COLUMNS)}) "
-            f"VALUES ({placeholders})"
-        )
+        columns = event_columns()
+        placeholders = ", ".join(["%s"] * len(columns))
+        sql = f"INSERT INTO calcache_calendarevent ({', '.join(columns)}) VALUES ({placeholders})"
         written = 0
         buffer: list[tuple[Any, ...]] = []
 

@@ -10,7 +10,8 @@ DATABASE_URL (default postgres://postgres@127.0.0.1:5432/calcache_bench; its nam
 contain "bench" because its calcache tables are emptied), or with ``--sqlite`` a file under
 bench/results/. Migrates it, fills it (bench/fill.py: parallel COPY on PostgreSQL, with
 the event table's unique constraint and busy index rebuilt after each big step;
-executemany on SQLite) and measures, interleaved in one run, these sections (``--only``
+executemany on SQLite; the same generator makes the writes' events and the emulator's)
+and measures, interleaved in one run, these sections (``--only``
 picks some; each is one function, its figures one key of the results):
 
 * ``reads``: availability reads for 1 day / 1 week / 1 month windows over random users:
@@ -18,8 +19,9 @@ picks some; each is one function, its figures one key of the results):
   raw psycopg cursor, server time from EXPLAIN (ANALYZE) (PostgreSQL), and
   ``calcache.availability.json_cache.cached_busy`` on JSON blobs built from the same
   events; every sample's answers are compared and mismatches counted and printed;
-* ``writes``: the sync write path: ``apply_page`` vs the seed's one-upsert-per-row
-  transaction (bench/write_path.py's functions), new rows and updates;
+* ``writes``: the sync write path (bench/write_path.py): ``apply_page`` vs the per-row
+  upsert baseline (one ``update_or_create`` per event, all in one transaction), new rows
+  and updates;
 * ``e2e``: full syncs end to end (bench/sync_bench.py): the Google Calendar API emulator in
   its own process, google-api-python-client, ``calcache.sync.sync_calendars`` and the
   database, events/s, split into HTTP + parse, mapping and DB + engine by timing the same
@@ -56,24 +58,16 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.celery_bench import DEFAULT_BROKER, measure_celery_workers  # noqa: E402
+from bench.common import DEFAULT_URL, RESULTS, log, setup_database  # noqa: E402
 from bench.fill import Fill, Filler, default_workers  # noqa: E402
 from bench.sync_bench import measure_e2e, measure_sync_workers  # noqa: E402
-from bench.write_path import (  # noqa: E402
-    DEFAULT_URL,
-    bench_calendar,
-    calcache_path,
-    ensure_postgres_database,
-    seed_baseline,
-    writer_and_pages,
-)
+from bench.write_path import measure_writes  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 WINDOWS = {"1 day": 1, "1 week": 7, "1 month": 30}
 CLEANUP_DAYS = 120
 # Run order. "scaling" on the command line means both of its parts.
@@ -81,10 +75,6 @@ SECTIONS = ("reads", "writes", "e2e", "scaling-reads", "scaling-sync", "celery",
 ALIASES = {"scaling": ("scaling-reads", "scaling-sync", "celery")}
 # Sections that need the filled table (the others bring their own data).
 NEEDS_FILL = {"reads", "scaling-reads", "cleanup"}
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -97,31 +87,6 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 
 
 # --- set-up -------------------------------------------------------------------------------
-
-
-def setup(args: argparse.Namespace) -> str:
-    """Point Django at the bench database, create and migrate it; returns its URL."""
-    if args.sqlite:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / "bench.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    else:
-        url = args.database_url
-        name = urlsplit(url).path.lstrip("/")
-        if "bench" not in name:
-            raise SystemExit(f"refusing to empty {name!r}: the database name must contain 'bench'")
-        ensure_postgres_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return url
 
 
 def empty_tables() -> None:
@@ -350,46 +315,6 @@ def measure_reads(
     return result, mismatches
 
 
-# --- write path ---------------------------------------------------------------------------
-
-
-def measure_writes(events: int, rounds: int, page: int) -> dict[str, Any]:
-    from calcache.models import CalendarEvent, SelectedCalendar
-
-    credential, mapped = writer_and_pages(events, {"new": 1, "update": 2})
-    figures: dict[str, list[float]] = {}
-    for round_number in range(rounds):
-        order = ("calcache", "seed") if round_number % 2 == 0 else ("seed", "calcache")
-        for path in order:
-            selected = bench_calendar(credential, f"write-{path}-{round_number}@example.com")
-            for kind in ("new", "update"):
-                began = time.perf_counter()
-                if path == "calcache":
-                    calcache_path(selected, mapped[kind], page)
-                else:
-                    seed_baseline(selected, mapped[kind])
-                figures.setdefault(f"{kind}:{path}", []).append(
-                    events / (time.perf_counter() - began)
-                )
-        log(
-            f"  write round {round_number}: "
-            + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in sorted(figures.items()))
-        )
-    CalendarEvent.objects.filter(credential=credential).delete()
-    SelectedCalendar.objects.filter(credential=credential).delete()
-    result: dict[str, Any] = {"events": events, "rounds": rounds, "page": page}
-    for kind in ("new", "update"):
-        ours = statistics.median(figures[f"{kind}:calcache"])
-        seed = statistics.median(figures[f"{kind}:seed"])
-        result[kind] = {
-            "calcache_events_per_s": ours,
-            "seed_events_per_s": seed,
-            "ratio": ours / seed,
-            "runs": {"calcache": figures[f"{kind}:calcache"], "seed": figures[f"{kind}:seed"]},
-        }
-    return result
-
-
 # --- cleanup ------------------------------------------------------------------------------
 
 
@@ -604,7 +529,9 @@ def section_reads(run: Run) -> None:
 
 def section_writes(run: Run) -> None:
     log("measuring the write path")
-    run.result["writes"] = measure_writes(run.args.write_events, run.args.write_rounds, 2500)
+    run.result["writes"] = measure_writes(
+        events=run.args.write_events, rounds=run.args.write_rounds, page=2500, seed=run.args.seed
+    )
 
 
 def section_e2e(run: Run) -> None:
@@ -688,7 +615,7 @@ def goals_writes(result: dict[str, Any]) -> list[Goal]:
     both = "(worse of new/update)"
     return [
         ("write path >= 30,000 events/s", f"{worst_write:,.0f}/s {both}", worst_write >= 30_000),
-        ("write path >= 5x the seed", f"{worst_ratio:.1f}x {both}", worst_ratio >= 5),
+        ("write path >= 5x per-row upserts", f"{worst_ratio:.1f}x {both}", worst_ratio >= 5),
     ]
 
 
@@ -783,11 +710,11 @@ def print_writes(result: dict[str, Any]) -> None:
         f"Sync write path, events/s ({w['events']:,} events, pages of {w['page']}, median of "
         f"{w['rounds']} interleaved rounds)"
     )
-    print(f"{'':8} {'apply_page':>12} {'seed per-row':>13} {'ratio':>7}")
+    print(f"{'':8} {'apply_page':>12} {'per-row':>13} {'ratio':>7}")
     for kind in ("new", "update"):
         k = w[kind]
         print(
-            f"{kind:8} {k['calcache_events_per_s']:12,.0f} {k['seed_events_per_s']:13,.0f} "
+            f"{kind:8} {k['calcache_events_per_s']:12,.0f} {k['per_row_events_per_s']:13,.0f} "
             f"{k['ratio']:6.1f}x"
         )
 
@@ -1048,7 +975,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
     load_before = round(os.getloadavg()[0], 2)
-    url = setup(args)
+    url = setup_database(
+        database_url=args.database_url, sqlite="bench.sqlite3" if args.sqlite else None
+    )
     from django.db import connection
 
     run = Run(

@@ -16,13 +16,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+from bench.common import log
 from bench.emulator_proc import EmulatorProcess
-
-
-def log(message: str) -> None:
-    import sys
-
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from bench.fill import create_users
 
 
 @contextmanager
@@ -66,24 +62,26 @@ def emulated_google(
         everyone = flag.everyone
         flag.everyone = True
         flag.save()
-        User = get_user_model()
-        users = []
+        users: list[Any] = []
         try:
+            users = create_users(
+                [(f"bench-{prefix}-{n}", email) for n, email in enumerate(emulator.accounts)]
+            )
             client = EmulatorClient(emulator.url)
-            for n, (email, calendar_ids) in enumerate(emulator.accounts.items()):
-                user = User.objects.create(username=f"bench-{prefix}-{n}", email=email)
-                users.append(user)
-                token = client.authorized_token(email)
+            for user in users:
+                token = client.authorized_token(user.email)
                 # As a site does: connect (calendarList discovers the primary calendar),
                 # then select the account's other calendars too.
                 connect_google_account(user=user, token=token)
-                connect_google_account(user=user, token=token, calendar_ids=calendar_ids)
+                connect_google_account(
+                    user=user, token=token, calendar_ids=emulator.accounts[user.email]
+                )
             yield emulator
         finally:
             credentials = Credential.objects.filter(user__in=users)
             CalendarEvent.objects.filter(credential__in=credentials).delete()
             credentials.delete()
-            User.objects.filter(pk__in=[u.pk for u in users]).delete()
+            get_user_model().objects.filter(pk__in=[u.pk for u in users]).delete()
             flag.everyone = everyone
             flag.save()
             for name, value in saved.items():

@@ -1,113 +1,95 @@
-"""Sync write path: calcache's page upsert vs the seed's one-upsert-per-row transaction.
+"""Sync write path: calcache's page upsert vs the per-row upsert baseline.
 
     .venv/bin/python bench/write_path.py [--events 20000] [--page 2500] [--rounds 3]
                                          [--database-url postgres://...] [--sqlite]
-                                         [--no-seed]
+                                         [--no-per-row] [--seed 42]
 
 Creates (or reuses) the database, migrates it, and measures, interleaved in the
 same run (the order of the paths alternates between rounds) so machine noise cancels:
 events/s of ``calcache.sync.writes.apply_page`` for new rows, updates (every etag
 changed) and unchanged events (a full sync that finds nothing new); on PostgreSQL the
 same ``apply_page`` with its ORM upsert (what SQLite runs, and what PostgreSQL ran
-before its COPY path); and, for new rows and updates, the seed's
-``prisma.$transaction(events.map(upsert))`` written here with the ORM's
-``update_or_create`` inside one transaction (``--no-seed`` skips it: it takes most of
-the run). Prints the absolute figures and the ratios; asserts nothing about timings.
+before its COPY path); and, for new rows and updates, the per-row upsert baseline: one
+``update_or_create`` per event (a ``SELECT ... FOR UPDATE``, then an ``UPDATE`` or an
+``INSERT``), all in one transaction (``--no-per-row`` skips it: it takes most of the
+run). The events are bench/fill.py's, one calendar's as Google lists them, mapped as the
+sync maps Google's items. Prints the absolute figures and the ratios; asserts nothing
+about timings. ``measure_writes`` is the ``writes`` section of bench/run.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/calcache_bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import DEFAULT_URL, log, setup_database  # noqa: E402
+from bench.fill import (  # noqa: E402
+    DAY,
+    FUTURE_DAYS,
+    PAST_DAYS,
+    attributes,
+    create_credentials,
+    create_users,
+    google_event,
+    one_calendar,
+)
 
-def ensure_postgres_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup(args: argparse.Namespace) -> None:
-    if args.sqlite:
-        path = ROOT / "bench" / "results" / "write_path.sqlite3"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
-    else:
-        ensure_postgres_database(args.database_url)
-        os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+WRITER = ("bench-writer", "bench-writer@example.com")  # the writing account
+ZONE = "Europe/London"  # its calendars' time zone
+LABELS = {"calcache": "calcache", "orm": "ORM upsert", "per-row": "per-row upsert"}
 
 
-def resources(count: int, *, offset: int, version: int, start: datetime) -> list[dict[str, Any]]:
-    items = []
-    for n in range(offset, offset + count):
-        begin = start + timedelta(minutes=30 * n)
-        items.append(
+def listing(events: int, versions: dict[str, int], *, seed: int) -> dict[str, list[Any]]:
+    """Per kind (``versions``: kind -> event version), the same ``events`` events of one
+    calendar as an ``events.list`` page shows them; a version's etags, summaries and
+    sequence numbers are its own."""
+    rng = random.Random(f"{seed}:writes")
+    first = (int(time.time()) // DAY - PAST_DAYS) * DAY
+    generated = [
+        (event, attributes(rng, cancelled=False))
+        for event in one_calendar(rng, events, first, PAST_DAYS + FUTURE_DAYS)
+    ]
+    pages: dict[str, list[Any]] = {}
+    for kind, version in versions.items():
+        pages[kind] = [
             {
-                "id": f"evt{n:08d}_20260301T090000Z",
-                "etag": f'"{version}{n}"',
-                "status": "confirmed",
-                "summary": f"Meeting {n} v{version}",
-                "start": {"dateTime": begin.isoformat(), "timeZone": "Europe/London"},
-                "end": {"dateTime": (begin + timedelta(minutes=45)).isoformat()},
+                **google_event(event, attrs, owner=WRITER[1], time_zone=ZONE),
+                "etag": f'"{version}-{n}"',
+                "summary": f"Meeting v{version}",
+                "sequence": version,
                 "created": "2026-01-01T00:00:00.000Z",
                 "updated": f"2026-02-01T00:00:{version % 60:02d}.000Z",
-                "sequence": version,
-                "iCalUID": f"evt{n:08d}@google.com",
-                "recurringEventId": f"evt{n:08d}",
-                "attendees": [
-                    {"email": "a@example.com", "self": True, "responseStatus": "accepted"}
-                ],
             }
-        )
-    return items
+            for n, (event, attrs) in enumerate(generated)
+        ]
+    return pages
 
 
-def writer_and_pages(events: int, versions: dict[str, int]) -> tuple[Any, dict[str, list[Any]]]:
-    """The benchmark's writing account, and per kind (``versions``: kind -> event version)
-    the same ``events`` events mapped as the sync maps Google's items."""
+def writer_and_pages(
+    events: int, versions: dict[str, int], *, seed: int
+) -> tuple[Any, dict[str, list[Any]]]:
+    """The writing account (a previous run's removed), and ``listing``'s pages mapped as
+    the sync maps Google's items."""
     from django.contrib.auth import get_user_model
 
-    from calcache.models import Credential
     from calcache.sync.mapping import calendar_zone, map_event
 
-    user, _ = get_user_model().objects.get_or_create(username="bench-writer")
-    credential, _ = Credential.objects.get_or_create(
-        user=user, account_email="bench-writer@example.com", defaults={"encrypted_token": "x"}
-    )
-    tz = calendar_zone("Europe/London")
-    start = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    get_user_model().objects.filter(username=WRITER[0]).delete()
+    [credential] = create_credentials(create_users([WRITER]))
+    tz = calendar_zone(ZONE)
     mapped = {
-        kind: [
-            map_event(item, calendar_tz=tz, store_summary=True)
-            for item in resources(events, offset=0, version=version, start=start)
-        ]
-        for kind, version in versions.items()
+        kind: [map_event(item, calendar_tz=tz, store_summary=True) for item in items]
+        for kind, items in listing(events, versions, seed=seed).items()
     }
     return credential, mapped
 
@@ -117,14 +99,14 @@ def bench_calendar(credential: Any, calendar_id: str) -> Any:
     from calcache.models import SelectedCalendar
 
     selected, _ = SelectedCalendar.objects.get_or_create(
-        credential=credential, calendar_id=calendar_id
+        credential=credential, calendar_id=calendar_id, defaults={"time_zone": ZONE}
     )
     selected.credential = credential
     return selected
 
 
-def seed_baseline(selected: Any, mapped: list[Any]) -> None:
-    """The seed: one upsert statement per event, all in one transaction."""
+def per_row_upsert(selected: Any, mapped: list[Any]) -> None:
+    """The per-row baseline: one ``update_or_create`` per event, all in one transaction."""
     from django.db import transaction
 
     from calcache.models import CalendarEvent
@@ -159,55 +141,86 @@ def orm_upsert() -> Iterator[None]:
         writes._upsert_postgresql = fast
 
 
+def measure(
+    credential: Any, mapped: dict[str, list[Any]], *, paths: Sequence[str], rounds: int, page: int
+) -> dict[str, list[float]]:
+    """Events/s per ``"<kind>:<path>"``, one figure a round: each round writes every kind
+    in turn through each path (into a calendar of its own), the paths' order alternating."""
+    from calcache.models import CalendarEvent, SelectedCalendar
+
+    figures: dict[str, list[float]] = {}
+    for number in range(rounds):
+        for path in paths if number % 2 == 0 else paths[::-1]:
+            selected = bench_calendar(credential, f"write-{path}-{number}@example.com")
+            for kind, events in mapped.items():
+                if path == "per-row" and kind == "unchanged":
+                    continue  # update_or_create writes every row anyway
+                with orm_upsert() if path == "orm" else nullcontext():
+                    began = time.perf_counter()
+                    if path == "per-row":
+                        per_row_upsert(selected, events)
+                    else:
+                        calcache_path(selected, events, page)
+                    elapsed = time.perf_counter() - began
+                figures.setdefault(f"{kind}:{path}", []).append(len(events) / elapsed)
+        log(
+            f"  write round {number}: "
+            + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in sorted(figures.items()))
+        )
+    CalendarEvent.objects.filter(credential=credential).delete()
+    SelectedCalendar.objects.filter(credential=credential).delete()
+    return figures
+
+
+def measure_writes(*, events: int, rounds: int, page: int, seed: int) -> dict[str, Any]:
+    """bench/run.py's ``writes`` section: ``apply_page`` vs per-row upserts, new rows and
+    updates."""
+    credential, mapped = writer_and_pages(events, {"new": 1, "update": 2}, seed=seed)
+    figures = measure(credential, mapped, paths=["calcache", "per-row"], rounds=rounds, page=page)
+    result: dict[str, Any] = {"events": events, "rounds": rounds, "page": page}
+    for kind in mapped:
+        ours = statistics.median(figures[f"{kind}:calcache"])
+        per_row = statistics.median(figures[f"{kind}:per-row"])
+        result[kind] = {
+            "calcache_events_per_s": ours,
+            "per_row_events_per_s": per_row,
+            "ratio": ours / per_row,
+            "runs": {path: figures[f"{kind}:{path}"] for path in ("calcache", "per-row")},
+        }
+    return result
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--page", type=int, default=2500)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--sqlite", action="store_true")
-    parser.add_argument("--no-seed", action="store_true", help="skip the seed baseline")
+    parser.add_argument("--no-per-row", action="store_true", help="skip the per-row baseline")
+    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    setup(args)
+    setup_database(
+        database_url=args.database_url, sqlite="write_path.sqlite3" if args.sqlite else None
+    )
 
     from django.db import connection
 
-    from calcache.models import CalendarEvent
-
-    credential, mapped = writer_and_pages(args.events, {"new": 1, "update": 2, "unchanged": 2})
+    versions = {"new": 1, "update": 2, "unchanged": 2}
+    credential, mapped = writer_and_pages(args.events, versions, seed=args.seed)
     paths = ["calcache"]
     if connection.vendor == "postgresql":
         paths.append("orm")
-    if not args.no_seed:
-        paths.append("seed")
-    figures: dict[str, list[float]] = {}
-
-    for round_number in range(args.rounds):
-        order = paths if round_number % 2 == 0 else paths[::-1]
-        for path in order:
-            calendar_id = f"{path}-{round_number}@example.com"
-            selected = bench_calendar(credential, calendar_id)
-            CalendarEvent.objects.filter(credential=credential, calendar_id=calendar_id).delete()
-            for kind, events in mapped.items():
-                if path == "seed" and kind == "unchanged":
-                    continue  # update_or_create writes every row anyway
-                with orm_upsert() if path == "orm" else nullcontext():
-                    began = time.perf_counter()
-                    if path == "seed":
-                        seed_baseline(selected, events)
-                    else:
-                        calcache_path(selected, events, args.page)
-                    elapsed = time.perf_counter() - began
-                figures.setdefault(f"{kind}:{path}", []).append(args.events / elapsed)
-    CalendarEvent.objects.filter(credential=credential).delete()
+    if not args.no_per_row:
+        paths.append("per-row")
+    figures = measure(credential, mapped, paths=paths, rounds=args.rounds, page=args.page)
 
     print(
         f"Sync write path on {connection.vendor}, {args.events} events, pages of {args.page}, "
         f"{args.rounds} interleaved rounds (median events/s)"
     )
-    columns = {"calcache": "calcache", "orm": "ORM upsert", "seed": "seed baseline"}
-    header = "".join(f"{columns[path]:>15}" for path in paths)
-    ratios = "".join(f"{'vs ' + path:>10}" for path in paths[1:])
+    header = "".join(f"{LABELS[path]:>15}" for path in paths)
+    ratios = "".join(f"{'vs ' + path:>12}" for path in paths[1:])
     print(f"{'':10}{header}{ratios}")
     for kind in mapped:
         medians = {
@@ -220,7 +233,7 @@ def main() -> None:
         )
         ours = medians["calcache"]
         cells += "".join(
-            f"{ours / medians[path]:9.1f}x" if path in medians else f"{'-':>10}"
+            f"{ours / medians[path]:11.1f}x" if path in medians else f"{'-':>12}"
             for path in paths[1:]
         )
         print(f"{kind:10}{cells}")
