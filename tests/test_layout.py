@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -353,3 +354,24 @@ def test_the_facades_import_without_configured_django() -> None:
         env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
     )
     assert done.returncode == 0, done.stderr
+
+
+# The plan calcache came from and the notes on Google it was written with are not part of
+# the repository: our own docs/ say what we rely on.
+OUTSIDE = [r"GOOGLE_CALENDAR\.md", r"\bthe seed('s)?\b", r"\.\./shared/"]
+
+
+@pytest.mark.parametrize("pattern", OUTSIDE)
+def test_nothing_points_outside_the_repository(pattern: str) -> None:
+    places = [
+        str(path.relative_to(ROOT))
+        for folder in ("calcache", "flags", "project", "tests", "bench", "docs", "templates", ".ci")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in {".py", ".md", ".html", ".txt"}
+        and path != Path(__file__)
+        and re.search(pattern, path.read_text(errors="replace"), re.IGNORECASE)
+    ]
+    for name in ("README.md", "CHANGELOG.md", "Makefile", "pyproject.toml"):
+        if re.search(pattern, (ROOT / name).read_text(), re.IGNORECASE):
+            places.append(name)
+    assert places == []
