@@ -213,6 +213,20 @@ def producer_for(broker_url: str, settings: Any, queue: str = SESSION_QUEUE) -> 
         _drop_connections(app)
 
 
+@contextmanager
+def eager_tasks() -> Iterator[None]:
+    """``.delay()`` and ``.apply_async()`` run the task at once in this process, as
+    ``Task.apply`` does, instead of sending it to a broker."""
+    from project.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = eager
+
+
 def _drop_connections(app: Any) -> None:
     # Pools and queue declarations are built from the configuration on first use.
     app.close()

@@ -54,3 +54,11 @@ def write_flag_on(db: None) -> None:
     flag = Flag.objects.get(name=WRITE_FLAG)
     flag.everyone = True
     flag.save()
+
+
+@pytest.fixture
+def webhooks_on(settings: Any) -> None:
+    """Push channels on, pointed at a loopback port nobody listens on: channels open at
+    the emulator, and its deliveries to them fail unseen."""
+    settings.CALCACHE_WEBHOOK_URL = "http://127.0.0.1:9/calendar-cache/webhooks/google/"
+    settings.CALCACHE_WEBHOOK_TOKEN = "test-channel-token"

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import factory
+import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -15,7 +16,10 @@ from calcache.models import (
     CalendarEvent,
     CalendarSyncToken,
     Credential,
+    EventStatus,
+    ResponseStatus,
     SelectedCalendar,
+    Transparency,
 )
 from flags.models import Flag, Team
 
@@ -119,3 +123,17 @@ class CalendarCacheFactory(factory.django.DjangoModelFactory):
     key = factory.Sequence(lambda n: f'{{"items":["primary"],"n":{n}}}')
     value = factory.LazyFunction(lambda: {"kind": "calendar#freeBusy", "calendars": {}})
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=90))
+
+
+# CalendarEventFactory fields and whether the event blocks time: for the busy predicate
+# (models.BUSY) and every read that applies it.
+BUSY_CASES = [
+    pytest.param({}, True, id="confirmed"),
+    pytest.param({"status": EventStatus.TENTATIVE}, True, id="tentative"),
+    pytest.param({"status": EventStatus.CANCELLED}, False, id="cancelled"),
+    pytest.param({"transparency": Transparency.TRANSPARENT}, False, id="transparent"),
+    pytest.param({"self_response_status": ResponseStatus.DECLINED}, False, id="declined"),
+    pytest.param({"self_response_status": ResponseStatus.NEEDS_ACTION}, True, id="needs-action"),
+    pytest.param({"self_response_status": ResponseStatus.TENTATIVE}, True, id="answered-tentative"),
+    pytest.param({"self_response_status": ResponseStatus.ACCEPTED}, True, id="accepted"),
+]

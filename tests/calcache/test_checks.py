@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
@@ -80,3 +81,11 @@ def test_flags_checks() -> None:
         CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
     ):
         assert check_shared_cache() == []
+
+
+def test_checks_reject_a_celery_runner_without_broker_and_bad_numbers(settings: Any) -> None:
+    settings.CELERY_BROKER_URL = ""
+    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.background.runners.CeleryRunner"
+    settings.CALCACHE_SYNC_PAGE_SIZE = 5000
+    found = {message.id for message in run_checks()}
+    assert {"calcache.E010", "calcache.E011"} <= found

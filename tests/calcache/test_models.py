@@ -8,8 +8,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from calcache.models import CalendarEvent, EventStatus, ResponseStatus, Transparency
+from calcache.models import CalendarEvent
 from tests.factories import (
+    BUSY_CASES,
     CalendarCacheFactory,
     CalendarEventFactory,
     CalendarSyncTokenFactory,
@@ -81,18 +82,7 @@ def test_deleting_a_user_removes_credentials_events_and_tokens() -> None:
     assert not credential.selected_calendars.exists()
 
 
-@pytest.mark.parametrize(
-    ("fields", "busy"),
-    [
-        ({}, True),
-        ({"status": EventStatus.TENTATIVE}, True),
-        ({"status": EventStatus.CANCELLED}, False),
-        ({"transparency": Transparency.TRANSPARENT}, False),
-        ({"self_response_status": ResponseStatus.DECLINED}, False),
-        ({"self_response_status": ResponseStatus.NEEDS_ACTION}, True),
-        ({"self_response_status": ResponseStatus.ACCEPTED}, True),
-    ],
-)
+@pytest.mark.parametrize(("fields", "busy"), BUSY_CASES)
 def test_busy_predicate_in_sql_matches_python(fields: dict[str, str], busy: bool) -> None:
     event = CalendarEventFactory(**fields)
     assert event.is_busy is busy

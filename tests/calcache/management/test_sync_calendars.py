@@ -1,26 +1,24 @@
-"""sync_calendars and cleanup_calendar_cache through call_command, against the emulator."""
+"""The sync_calendars command through call_command, against the emulator."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from calcache.availability.json_cache import store_blob
+from calcache.availability.live import live_busy
 from calcache.emulator import EmulatorClient
-from calcache.models import CalendarCache, CalendarEvent, CalendarSyncToken, SelectedCalendar
+from calcache.models import CalendarEvent, CalendarSyncToken, SelectedCalendar
 from tests.calcache.sync.conftest import Mirror, make_mirror
-from tests.factories import (
-    CalendarCacheFactory,
-    CalendarEventFactory,
-    CalendarSyncTokenFactory,
-    CredentialFactory,
-    TeamFactory,
-)
+from tests.celery_worker import producer_for
+from tests.factories import TeamFactory
 from tests.markers import committing
 
 pytestmark = pytest.mark.django_db
@@ -113,56 +111,34 @@ def test_bad_arguments_are_command_errors(args: list[str], message: str) -> None
         call_command("sync_calendars", *args)
 
 
-def test_cleanup_deletes_old_events_in_batches(settings: object) -> None:
+def test_dirty_refreshes_and_keeps_what_failed_marked(
+    two_users: tuple[Mirror, Mirror], emulator: EmulatorClient, settings: Any
+) -> None:
+    settings.CALCACHE_GOOGLE_MAX_ATTEMPTS = 1
+    ada = two_users[0]
     now = timezone.now()
-    credential = CredentialFactory()
-    old = [
-        CalendarEventFactory(
-            credential=credential,
-            start_time=now - timedelta(days=100 + i),
-            end_time=now - timedelta(days=100 + i) + timedelta(hours=1),
-        )
-        for i in range(7)
-    ]
-    # began before the cutoff but ends after it: kept
-    long_one = CalendarEventFactory(
-        credential=credential,
-        start_time=now - timedelta(days=95),
-        end_time=now - timedelta(days=80),
-    )
-    recent = CalendarEventFactory(
-        credential=credential, start_time=now, end_time=now + timedelta(hours=1)
-    )
-    token = CalendarSyncTokenFactory(
-        credential=credential, calendar_id="primary", window_start=now - timedelta(days=120)
-    )
-    CalendarCacheFactory(credential=credential, expires_at=now - timedelta(seconds=1))
-    fresh_json = CalendarCacheFactory(credential=credential)
-    orphan = CalendarSyncTokenFactory(credential=credential, calendar_id="deselected@example.com")
-    SelectedCalendar.objects.create(credential=credential, calendar_id="primary")
-
-    out, _ = run("cleanup_calendar_cache", "--dry-run")
-    assert "Would delete 7 event(s)" in out and "1 orphan sync token(s)" in out
-    assert CalendarEvent.objects.count() == 9
-
-    out, _ = run("cleanup_calendar_cache", "--batch-size", "2")
-    assert "Deleted 7 event(s)" in out and "events/s" in out
-    assert set(CalendarEvent.objects.values_list("pk", flat=True)) == {long_one.pk, recent.pk}
-    assert not CalendarEvent.objects.filter(pk__in=[e.pk for e in old]).exists()
-    assert list(CalendarCache.objects.values_list("pk", flat=True)) == [fresh_json.pk]
-    assert not CalendarSyncToken.objects.filter(pk=orphan.pk).exists()
-    token.refresh_from_db()
-    assert token.window_start is not None
-    assert abs(token.window_start - (now - timedelta(days=90))) < timedelta(minutes=1)
+    live_busy(user=ada.user, start=now, end=now + timedelta(days=7), keep=store_blob)  # a blob
+    marked = SelectedCalendar.objects.filter(pk=ada.selected().pk)
+    marked.update(dirty_since=timezone.now())
+    emulator.fail_next(1, status=503, reason="backendError", path="/events")
+    with pytest.raises(CommandError, match="1 of 1 calendar"):
+        run("sync_calendars", "--dirty")
+    assert marked.get().dirty_since is not None  # the outage did not swallow the notice
+    emulator.clear_requests()
+    run("sync_calendars", "--dirty")
+    paths = {request["path"].rsplit("/", 1)[-1] for request in emulator.requests()}
+    assert {"events", "freeBusy"} <= paths  # SQL and the JSON blobs
+    assert marked.get().dirty_since is None
+    with pytest.raises(CommandError, match="--dirty refreshes"):
+        call_command("sync_calendars", "--dirty", "--full")
 
 
-def test_cleanup_days_option_and_bad_input() -> None:
-    now = timezone.now()
-    CalendarEventFactory(start_time=now - timedelta(days=11), end_time=now - timedelta(days=10))
-    _, err = run("cleanup_calendar_cache", "--days", "5")
-    assert "inside the synced window" in err
-    assert not CalendarEvent.objects.exists()
-    with pytest.raises(CommandError, match="cannot be negative"):
-        call_command("cleanup_calendar_cache", "--days", "-1")
-    with pytest.raises(CommandError, match="batch-size"):
-        call_command("cleanup_calendar_cache", "--batch-size", "0")
+def test_enqueue_refuses_workers_and_reports_an_unreachable_broker(
+    two_users: tuple[Mirror, Mirror], settings: Any
+) -> None:
+    with producer_for("redis://127.0.0.1:1/0", settings):
+        with pytest.raises(CommandError, match="--workers applies to syncs in this process"):
+            call_command("sync_calendars", "--enqueue", "--workers", "2")
+        with pytest.raises(CommandError, match=r"Could not reach the Celery broker at redis://"):
+            run("sync_calendars", "--enqueue")
+    assert not CalendarSyncToken.objects.filter(last_sync_at__isnull=False).exists()

@@ -1,27 +1,25 @@
-"""Push notifications: the webhook view, the background runner and channel renewal.
-
-The end-to-end tests let the emulator POST real notifications to our own site served by
-pytest-django's live_server, so those tests commit (transactional database)."""
+"""calcache.push.notifications: Google's notifications through the webhook, end to end."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
 
 from calcache.background.runners import ThreadPoolRunner, get_runner
+from calcache.conf import conf
 from calcache.emulator import EmulatorClient
 from calcache.models import CalendarEvent, PushChannel, SelectedCalendar
-from calcache.push.channels import open_channel, renew_channels
+from calcache.push.channels import open_channel
 from tests.calcache.sync.conftest import Mirror, make_mirror
+from tests.celery_worker import producer_for
 from tests.markers import committing
+from tests.waiting import wait_for
 
 URL = "/calendar-cache/webhooks/google/"
 TOKEN = "s3cret-channel-token"
@@ -43,7 +41,8 @@ def _background_settled(google_emulator_server: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def webhooks_on(settings: Any, live_server: Any) -> str:
+def live_webhooks(settings: Any, live_server: Any) -> str:
+    """Channels that point at our own site, served by live_server."""
     settings.CALCACHE_WEBHOOK_URL = f"{live_server.url}{URL}"
     settings.CALCACHE_WEBHOOK_TOKEN = TOKEN
     settings.CALCACHE_SHADOW_SAMPLE_RATE = 0
@@ -64,12 +63,11 @@ def headers(channel: PushChannel, state: str = "exists", token: str = TOKEN) -> 
     }
 
 
-def wait_for(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+def notify(client: Client, channel: PushChannel) -> str:
+    """POST one "exists" notification for ``channel``; the status it was answered."""
+    response = client.post(URL, headers=headers(channel))
+    assert response.status_code == 200, response.content
+    return str(response.json()["status"])
 
 
 def runner() -> ThreadPoolRunner:
@@ -80,7 +78,7 @@ def runner() -> ThreadPoolRunner:
 
 @pytest.fixture
 def watched(
-    emulator: EmulatorClient, write_flag_on: None, webhooks_on: str, google_emulator_server: Any
+    emulator: EmulatorClient, write_flag_on: None, live_webhooks: str, google_emulator_server: Any
 ) -> Mirror:
     mirror = make_mirror(emulator)
     mirror.advance(timezone.now() - mirror.now)  # the real clock: live_server syncs "now"
@@ -130,7 +128,7 @@ def test_the_request_never_calls_google_and_a_burst_is_one_sync(
     settings.CALCACHE_BACKGROUND_RUNNER = "calcache.background.runners.DirtyFlagRunner"
     channel = PushChannel.objects.get()
     emulator.clear_requests()
-    statuses = [client.post(URL, headers=headers(channel)).json()["status"] for _ in range(5)]
+    statuses = [notify(client, channel) for _ in range(5)]
     # the first notice marks the calendar and submits; the others find it already marked
     assert statuses == ["queued"] + ["already queued"] * 4
     assert emulator.requests() == []  # no Google call inside the requests
@@ -140,54 +138,6 @@ def test_the_request_never_calls_google_and_a_burst_is_one_sync(
     listings = [r for r in emulator.requests() if r["path"].endswith("/events")]
     assert len(listings) == 1
     assert SelectedCalendar.objects.get().dirty_since is None
-
-
-@committing
-def test_thread_pool_runner_coalesces_a_burst(watched: Mirror, emulator: EmulatorClient) -> None:
-    pool = ThreadPoolRunner(workers=1)
-    selected_id = SelectedCalendar.objects.get().pk
-    marked = SelectedCalendar.objects.filter(pk=selected_id)
-    emulator.fail_next(1, kind="slow", delay=0.5, path="/events")  # keep the first run busy
-    emulator.clear_requests()
-    marked.update(dirty_since=timezone.now())  # what the webhook does before submitting
-    for _ in range(6):
-        pool.submit_sync(selected_id)
-    # the first run has started (it cleared the mark and is listing); a new notice comes
-    deadline = time.monotonic() + 30
-    while not emulator.requests() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    marked.update(dirty_since=timezone.now())
-    for _ in range(6):
-        pool.submit_sync(selected_id)
-    pool.wait_idle()
-    # One sync for the first batch, one for the notice that came while it ran. (A run
-    # queued by the first batch after the first run started finds the mark cleared and
-    # does nothing, so the number of runs varies; the number of syncs does not.)
-    listings = [r for r in emulator.requests() if r["path"].endswith("/events")]
-    assert len(listings) == 2
-    assert 2 <= pool.completed <= 3
-    assert marked.get().dirty_since is None
-
-
-@committing
-def test_thread_pool_runner_retries_a_refresh_google_put_off(
-    watched: Mirror, emulator: EmulatorClient, settings: Any
-) -> None:
-    settings.CALCACHE_GOOGLE_MAX_ATTEMPTS = 1  # the client gives up at once; the runner retries
-    pool = ThreadPoolRunner(workers=1)
-    selected = SelectedCalendar.objects.filter(pk=watched.selected().pk)
-    selected.update(dirty_since=timezone.now())
-    emulator.fail_next(1, status=503, reason="backendError", retry_after=1, path="/events")
-    emulator.clear_requests()
-    pool.submit_sync(watched.selected().pk)
-    deadline = time.monotonic() + 30
-    while pool.completed < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    pool.wait_idle()
-    statuses = [r["status"] for r in emulator.requests() if r["path"].endswith("/events")]
-    assert statuses == [503, 200]  # Retry-After: 1, then the timer's second run
-    assert selected.get().dirty_since is None
-    assert not pool.timers
 
 
 @committing
@@ -212,40 +162,25 @@ def test_unknown_and_expired_channels_are_answered_200_and_stopped(
 
 
 @committing
-def test_renewal_opens_the_new_channel_before_the_old_one_expires(
-    watched: Mirror, emulator: EmulatorClient
+def test_a_lost_refresh_is_submitted_again_by_the_next_notification(
+    watched: Mirror, client: Client, settings: Any
 ) -> None:
-    old = PushChannel.objects.get()
-    assert old.expiration > timezone.now() + timedelta(days=6)
-    nothing = renew_channels(margin=timedelta(hours=24))
-    assert (nothing.renewed, nothing.opened) == (0, 0)
-    later = old.expiration - timedelta(hours=12)  # inside the margin, before expiry
-    report = renew_channels(margin=timedelta(hours=24), now=later)
-    assert (report.renewed, report.stopped, report.failed) == (1, 1, [])
-    new = PushChannel.objects.get(stopped_at__isnull=True)
-    assert new.channel_id != old.channel_id
-    old.refresh_from_db()
-    assert old.stopped_at is not None
-    paths = [r["path"] for r in emulator.requests()]
-    assert paths.index(next(p for p in paths[::-1] if p.endswith("/events/watch"))) < len(paths)
-    watch_at = max(i for i, p in enumerate(paths) if p.endswith("/events/watch"))
-    stop_at = max(i for i, p in enumerate(paths) if p.endswith("/channels/stop"))
-    assert watch_at < stop_at  # the new channel existed before the old one stopped
+    settings.CALCACHE_BACKGROUND_RUNNER = "calcache.background.runners.DirtyFlagRunner"
+    channel = PushChannel.objects.get()
+    assert [notify(client, channel) for _ in range(2)] == ["queued", "already queued"]
+    lost = timezone.now() - timedelta(seconds=conf.dirty_grace_seconds + 1)
+    SelectedCalendar.objects.update(dirty_since=lost)
+    # one of the burst claims the lost mark and submits again; the others see it claimed
+    statuses = [notify(client, channel) for _ in range(3)]
+    assert statuses == ["queued", "already queued", "already queued"]
 
 
 @committing
-def test_renew_command_opens_missing_channels_and_reports(watched: Mirror) -> None:
-    PushChannel.objects.update(stopped_at=timezone.now())
-    from io import StringIO
-
-    out = StringIO()
-    call_command("renew_calendar_channels", stdout=out)
-    assert "opened 1 missing channel(s), 0 failure(s)" in out.getvalue()
-    assert PushChannel.objects.filter(stopped_at__isnull=True).count() == 1
-
-
-@pytest.mark.django_db
-def test_renew_command_needs_webhooks(settings: Any) -> None:
-    settings.CALCACHE_WEBHOOK_URL = ""
-    with pytest.raises(CommandError, match="CALCACHE_WEBHOOK_URL is not set"):
-        call_command("renew_calendar_channels")
+def test_a_broker_outage_leaves_the_notification_marked_and_google_answered(
+    watched: Mirror, client: Client, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = PushChannel.objects.get()
+    with producer_for("redis://127.0.0.1:1/0", settings):  # nothing listens there
+        assert notify(client, channel) == "queued"
+    assert SelectedCalendar.objects.get().dirty_since is not None  # the sweep or a later notice
+    assert "Could not submit the refresh" in caplog.text

@@ -22,11 +22,6 @@ def allow_staff(request: Any, target_user: Any) -> bool:
     return bool(request.user.is_staff)
 
 
-@pytest.fixture(autouse=True)
-def _no_sampling(settings: Any) -> None:
-    settings.CALCACHE_SHADOW_SAMPLE_RATE = 0
-
-
 @pytest.fixture
 def ada(emulator: EmulatorClient, client: Client) -> Mirror:
     mirror = make_mirror(emulator)
@@ -101,7 +96,7 @@ def test_other_users_need_the_host_sites_permission(
     params = {"start": "2026-03-02T00:00:00Z", "end": "2026-03-03T00:00:00Z", "user": other.pk}
     response = client.get(URL, params)
     assert response.status_code == 403 and "'user'" in response.json()["error"]
-    settings.CALCACHE_AVAILABILITY_PERMISSION = "tests.calcache.test_views_api.allow_staff"
+    settings.CALCACHE_AVAILABILITY_PERMISSION = "tests.calcache.views.test_api.allow_staff"
     assert client.get(URL, params).status_code == 403  # ada is not staff
     ada.user.is_staff = True
     ada.user.save()

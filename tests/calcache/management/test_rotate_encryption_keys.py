@@ -1,4 +1,4 @@
-"""Management commands through call_command."""
+"""The rotate_encryption_keys command through call_command."""
 
 from __future__ import annotations
 

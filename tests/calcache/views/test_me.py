@@ -1,37 +1,24 @@
-"""The me/ and dashboard/ pages through the Django test client, against the emulator."""
+"""calcache.views.me: the me/ page through the Django test client, against the emulator."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 
-from calcache.availability.stats import stats
 from calcache.emulator import EmulatorClient
-from calcache.models import AvailabilityStat, CacheComparison
 from calcache.rollout.stages import set_flag
-from calcache.services import get_availability
-from calcache.views.charts import line_chart, nice_ticks
 from calcache.views.me import week_monday
-from flags.models import Flag
 from flags.names import READ_FLAG
 from tests.calcache.sync.conftest import Mirror, make_mirror
-from tests.factories import TeamFactory, UserFactory
+from tests.factories import TeamFactory
 
 pytestmark = pytest.mark.django_db
 ME = "/calendar-cache/me/"
-DASHBOARD = "/calendar-cache/dashboard/"
 MONDAY = date(2026, 3, 2)  # the emulator's clock in make_mirror
-
-
-@pytest.fixture(autouse=True)
-def _no_sampling(settings: Any) -> None:
-    settings.CALCACHE_SHADOW_SAMPLE_RATE = 0
 
 
 @pytest.fixture
@@ -52,11 +39,6 @@ def blocks(html: str) -> list[tuple[str, str]]:
     if listed is None:
         return []
     return re.findall(r'<li data-start="([^"]+)" data-end="([^"]+)"', listed.group(1))
-
-
-def test_urls_are_named() -> None:
-    assert reverse("calcache:me") == ME
-    assert reverse("calcache:dashboard") == DASHBOARD
 
 
 def test_me_shows_the_weeks_busy_blocks_and_the_source(ada: Mirror, client: Client) -> None:
@@ -130,93 +112,3 @@ def test_me_needs_login(client: Client) -> None:
     response = client.get(ME)
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/?next=")
-
-
-def test_dashboard_is_forbidden_to_non_staff(client: Client) -> None:
-    client.force_login(UserFactory())
-    assert client.get(DASHBOARD).status_code == 403
-
-
-def test_dashboard_redirects_anonymous_to_login(client: Client) -> None:
-    response = client.get(DASHBOARD)
-    assert response.status_code == 302
-    assert response["Location"] == f"/accounts/login/?next={DASHBOARD}"
-
-
-def test_dashboard_for_staff(ada: Mirror, client: Client, write_flag_on: None) -> None:
-    ada.sync()
-    set_flag(name=READ_FLAG, percent="25")
-    window = (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC))
-    get_availability(user=ada.user, start=window[0], end=window[1])  # live, counted in memory
-    assert not AvailabilityStat.objects.exists()
-    CacheComparison.objects.create(
-        user=ada.user,
-        window_start=window[0],
-        window_end=window[1],
-        source_a="sql",
-        source_b="json",
-        equal=False,
-        latency_a_ms=1,
-        latency_b_ms=2,
-    )
-    client.force_login(UserFactory(is_staff=True))
-    response = client.get(DASHBOARD)
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert AvailabilityStat.objects.filter(requests=1).exists()  # flushed by the view
-    assert "Stage 3: dual read" in html
-    assert html.count("<svg") == 5
-    assert 'data-series="live"' in html and 'data-series="sql"' in html
-    assert '<span class="percent">25%</span>' in html
-    assert "of 1 selected calendars fully synced" in html
-    assert "100.00%" in html  # one comparison, which disagreed
-    assert ada.email in html and ">ok<" in html
-
-
-def test_dashboard_sync_health_shows_invalid_credentials(ada: Mirror, client: Client) -> None:
-    credential = ada.selected().credential
-    credential.invalid = True
-    credential.invalid_reason = "invalid_grant: Token has been revoked."
-    credential.save()
-    client.force_login(UserFactory(is_staff=True))
-    html = client.get(DASHBOARD).content.decode()
-    assert "1 invalid credential" in html
-    assert "Token has been revoked." in html
-
-
-def test_line_chart_draws_axes_one_polyline_per_series_and_a_legend() -> None:
-    t0 = datetime(2026, 3, 2, 12, tzinfo=UTC)
-    svg = line_chart(
-        series={
-            "sql": [(t0, 1.0), (t0 + timedelta(minutes=5), 2.0)],
-            "json": [(t0, 5.0)],
-            "<b>": [],
-        },
-        title="Latency",
-        unit="ms",
-    )
-    assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert svg.count('class="series"') == 3
-    assert svg.count('class="legend"') == 3
-    assert 'class="axes"' in svg and "&lt;b&gt;" in svg and "<b>" not in svg
-    empty = line_chart(series={"sql": []}, title="Nothing")
-    assert "No data yet" in empty
-
-
-def test_nice_ticks() -> None:
-    assert nice_ticks(0) == [0.0, 1.0]
-    assert nice_ticks(9.3) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
-    assert nice_ticks(100)[-1] == 100
-
-
-def test_read_flag_percent_shows_as_given(client: Client) -> None:
-    Flag.objects.filter(name=READ_FLAG).update(percent="12.5")
-    client.force_login(UserFactory(is_staff=True))
-    assert '<span class="percent">12.5%</span>' in client.get(DASHBOARD).content.decode()
-
-
-def test_stats_are_flushed_before_rendering(client: Client) -> None:
-    stats.record("json", 0.004)
-    client.force_login(UserFactory(is_staff=True))
-    client.get(DASHBOARD)
-    assert AvailabilityStat.objects.get(source="json").requests == 1
