@@ -41,6 +41,21 @@ def query_key(query: FreeBusyQuery) -> str:
     return cache_key(query.calendar_ids, query.time_min, query.time_max)
 
 
+def parse_key(key: str) -> tuple[list[str], datetime, datetime] | None:
+    """A stored key's calendar ids and months, or None for a key not in our form (rows
+    written by other code are skipped, never fatal)."""
+    try:
+        parsed = json.loads(key)
+        items = parsed["items"]
+        time_min = datetime.fromisoformat(parsed["timeMin"].replace("Z", "+00:00"))
+        time_max = datetime.fromisoformat(parsed["timeMax"].replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        return None
+    return items, time_min, time_max
+
+
 def _covering_value(
     rows: list[CalendarCache], query: FreeBusyQuery, start: datetime, end: datetime
 ) -> dict[str, Any] | None:
@@ -51,13 +66,11 @@ def _covering_value(
         if row.key == key:
             return dict(row.value)
     for row in rows:
-        try:
-            parsed = json.loads(row.key)
-            time_min = datetime.fromisoformat(parsed["timeMin"].replace("Z", "+00:00"))
-            time_max = datetime.fromisoformat(parsed["timeMax"].replace("Z", "+00:00"))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        parsed = parse_key(row.key)
+        if parsed is None:
             continue
-        if parsed.get("items") == query.calendar_ids and time_min <= start and end <= time_max:
+        items, time_min, time_max = parsed
+        if items == query.calendar_ids and time_min <= start and end <= time_max:
             return dict(row.value)
     return None
 
@@ -81,34 +94,33 @@ def cached_busy(*, user: Any, start: datetime, end: datetime) -> list[Interval] 
     return merge_intervals(intervals, start=start.astimezone(UTC), end=end.astimezone(UTC))
 
 
-def store_blob(query: FreeBusyQuery, value: dict[str, Any]) -> None:
-    """``upsertCachedAvailability``: the widened answer, fresh for 90 days."""
+def store_blob(
+    query: FreeBusyQuery, value: dict[str, Any], *, expires_at: datetime | None = None
+) -> None:
+    """``upsertCachedAvailability``: the widened answer, fresh for 90 days (or until
+    ``expires_at``)."""
     with transaction.atomic():
         CalendarCache.objects.update_or_create(
             credential=query.credential,
             key=query_key(query),
-            defaults={"value": value, "expires_at": timezone.now() + JSON_CACHE_TTL},
+            defaults={"value": value, "expires_at": expires_at or timezone.now() + JSON_CACHE_TTL},
         )
 
 
 def refresh_calendar_blobs(selected: SelectedCalendar) -> int:
-    """Rewrite the fresh JSON blobs that cover ``selected`` from Google; returns how many."""
+    """Rewrite the fresh JSON blobs that cover ``selected`` from Google; returns how many.
+
+    A rewritten blob keeps its expiry: a calendar that keeps changing must not keep
+    every blob it was ever asked about alive (and refreshed on every change)."""
     credential = selected.credential
     refreshed = 0
     rows = CalendarCache.objects.filter(credential=credential, expires_at__gt=timezone.now())
     for row in rows:
-        try:
-            query_json = json.loads(row.key)
-        except ValueError:
+        parsed = parse_key(row.key)
+        if parsed is None or selected.calendar_id not in parsed[0]:
             continue
-        if selected.calendar_id not in query_json.get("items", []):
-            continue
-        query = FreeBusyQuery(
-            credential=credential,
-            calendar_ids=list(query_json["items"]),
-            time_min=datetime.fromisoformat(query_json["timeMin"].replace("Z", "+00:00")),
-            time_max=datetime.fromisoformat(query_json["timeMax"].replace("Z", "+00:00")),
-        )
-        store_blob(query, fetch_freebusy(query))
+        items, time_min, time_max = parsed
+        query = FreeBusyQuery(credential, list(items), time_min, time_max)
+        store_blob(query, fetch_freebusy(query), expires_at=row.expires_at)
         refreshed += 1
     return refreshed

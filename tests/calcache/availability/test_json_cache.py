@@ -168,3 +168,27 @@ def test_refresh_calendar_blobs_rewrites_only_the_blobs_that_include_the_calenda
     assert unchanged == {pk: value for pk, value in before.items() if pk != april.pk}
     assert len(unchanged) == 2
     assert refresh_calendar_blobs(ada.selected()) == 2  # March and April, not expired June
+
+
+def test_a_refresh_keeps_each_blobs_expiry(ada: Mirror) -> None:
+    keep_blobs(ada, utc(2026, 3, 2), utc(2026, 3, 9))
+    soon = timezone.now() + DAY
+    CalendarCache.objects.update(expires_at=soon)
+
+    assert refresh_calendar_blobs(ada.selected()) == 1
+
+    assert CalendarCache.objects.get().expires_at == soon
+
+
+@pytest.mark.parametrize(
+    "key", ["not json", "[1, 2]", '{"items": ["x"]}', '{"timeMin": 5, "items": null}']
+)
+def test_keys_not_in_our_form_are_skipped_by_reads_and_refreshes(ada: Mirror, key: str) -> None:
+    credential = ada.selected().credential
+    CalendarCache.objects.create(
+        credential=credential, key=key, value={}, expires_at=timezone.now() + DAY
+    )
+    keep_blobs(ada, utc(2026, 3, 2), utc(2026, 3, 9))
+
+    assert refresh_calendar_blobs(ada.selected()) == 1
+    assert cached_busy(user=ada.user, start=utc(2026, 3, 3), end=utc(2026, 3, 4)) is not None
