@@ -207,17 +207,19 @@ def capture_sql(samples: list[Sample]) -> None:
         # Django does not log: render that statement with the sample's parameters.
         import psycopg
 
-        from calcache.availability.sql import _PG_BUSY_SQL
+        from calcache.availability.sql import _PG_READ_SQL
 
         connection.ensure_connection()
         renderer = psycopg.ClientCursor(connection.connection)
         for sample in samples:
             params = {
-                "user_id": sample.user.pk,
+                "user_ids": [sample.user.pk],
+                "readers": [sample.user.pk],
+                "every": True,
                 "start": sample.start.astimezone(UTC),
                 "end": sample.end.astimezone(UTC),
             }
-            sample.sql = [renderer.mogrify(_PG_BUSY_SQL, params)]
+            sample.sql = [renderer.mogrify(_PG_READ_SQL, params)]
             busy_intervals(user=sample.user, start=sample.start, end=sample.end)  # warm-up
         return
     for sample in samples:
@@ -250,7 +252,8 @@ def measure_reads(
                 cur.execute(sql)
                 fetched = cur.fetchall()
                 if "calcache_calendarevent" in sql:
-                    rows = fetched
+                    # the events' (start, end) end each row; a calendar without any has NULLs
+                    rows = [(row[-2], row[-1]) for row in fetched if row[-2] is not None]
         return merge_intervals(rows, start=sample.start, end=sample.end)
 
     for number, sample in enumerate(samples):

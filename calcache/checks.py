@@ -127,6 +127,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         ("GOOGLE_MAX_ATTEMPTS", 1),
         ("GOOGLE_RETRY_MAX_SECONDS", 0),
         ("GOOGLE_BACKOFF_SECONDS", 0),
+        ("LIVE_TIMEOUT", 0.001),
     ):
         try:
             ok = getattr(conf, name.lower()) >= minimum
@@ -160,6 +161,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         ("TASK_MAX_RETRIES", 0, None),
         ("SYNC_LEASE_SECONDS", 1, None),
         ("SYNC_PAGE_SIZE", 1, 2500),
+        ("AVAILABILITY_MAX_USERS", 1, None),
+        ("LIVE_CALLS_PER_MINUTE", 0, None),
     ):
         try:
             value = getattr(conf, name.lower())

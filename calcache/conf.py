@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_BACKGROUND_RUNNER": "",
     "CALCACHE_BACKGROUND_WORKERS": 2,
     "CALCACHE_AVAILABILITY_PERMISSION": "",
+    "CALCACHE_AVAILABILITY_MAX_USERS": 100,
+    "CALCACHE_LIVE_TIMEOUT": 5.0,
+    "CALCACHE_LIVE_CALLS_PER_MINUTE": 30,
     "CALCACHE_RETIRE_AFTER_DAYS": 14,
     "CALCACHE_ROLLBACK_MIN_SAMPLES": 200,
     "CALCACHE_ROLLBACK_MISMATCH_PERCENT": 1.0,
@@ -177,6 +180,22 @@ class CalcacheSettings:
         """Dotted path to ``(request, target_user) -> bool`` allowing ``?user=`` on the
         availability API; empty: users see only their own availability."""
         return str(_get("CALCACHE_AVAILABILITY_PERMISSION"))
+
+    @property
+    def availability_max_users(self) -> int:
+        """Most distinct users one availability request (``users=``, ``team=``) may ask about."""
+        return int(_get("CALCACHE_AVAILABILITY_MAX_USERS"))
+
+    @property
+    def live_timeout(self) -> float:
+        """Seconds one live Google read made for a request may take: one attempt, no retry."""
+        return float(_get("CALCACHE_LIVE_TIMEOUT"))
+
+    @property
+    def live_calls_per_minute(self) -> int:
+        """Live freeBusy calls a minute on behalf of each user whose availability is read
+        (answers from SQL or the JSON cache cost nothing); 0: no limit."""
+        return int(_get("CALCACHE_LIVE_CALLS_PER_MINUTE"))
 
     @property
     def retire_after_days(self) -> int:

@@ -65,5 +65,10 @@ class GoogleUnavailable(GoogleError):
     """5xx, a dropped connection or a timeout: transient, retried with backoff."""
 
 
+class LiveBudgetExceeded(GoogleError):
+    """A user's live Google reads for this minute are spent (``CALCACHE_LIVE_CALLS_PER_MINUTE``);
+    ``retry_after``: seconds until one is allowed again (at most 60)."""
+
+
 class GoogleBadRequest(GoogleError):
     """Any other 4xx: our request was wrong; never retried."""

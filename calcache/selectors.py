@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from calcache._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from calcache.availability.sql import busy_intervals, sync_coverage
+    from calcache.availability.sql import busy_intervals, busy_intervals_for_users, sync_coverage
     from calcache.background.sweep import CalendarsNeedingSync, calendars_needing_sync
     from calcache.intervals import Interval, merge_intervals
 
@@ -21,6 +21,7 @@ FACADE = {
     "CalendarsNeedingSync": "calcache.background.sweep",
     "Interval": "calcache.intervals",
     "busy_intervals": "calcache.availability.sql",
+    "busy_intervals_for_users": "calcache.availability.sql",
     "calendars_needing_sync": "calcache.background.sweep",
     "merge_intervals": "calcache.intervals",
     "sync_coverage": "calcache.availability.sql",
@@ -30,6 +31,7 @@ __all__ = [
     "CalendarsNeedingSync",
     "Interval",
     "busy_intervals",
+    "busy_intervals_for_users",
     "calendars_needing_sync",
     "merge_intervals",
     "sync_coverage",

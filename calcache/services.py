@@ -17,12 +17,17 @@ if TYPE_CHECKING:
         mark_credential_invalid,
         rotate_token_encryption,
     )
-    from calcache.availability.answer import Availability, get_availability
+    from calcache.availability.answer import (
+        Availability,
+        get_availability,
+        get_availability_for_users,
+    )
 
 FACADE = {
     "Availability": "calcache.availability.answer",
     "connect_google_account": "calcache.accounts.connection",
     "get_availability": "calcache.availability.answer",
+    "get_availability_for_users": "calcache.availability.answer",
     "mark_credential_invalid": "calcache.accounts.connection",
     "rotate_token_encryption": "calcache.accounts.connection",
 }
@@ -31,6 +36,7 @@ __all__ = [
     "Availability",
     "connect_google_account",
     "get_availability",
+    "get_availability_for_users",
     "mark_credential_invalid",
     "rotate_token_encryption",
 ]

@@ -25,6 +25,7 @@ from calcache.exceptions import GoogleError
 from calcache.models import SelectedCalendar
 from calcache.push.channels import renew_channels as renew
 from calcache.push.channels import stop_remote_channel
+from calcache.rollout.shadow import ShadowSample, compare_sample
 from calcache.sync.cleanup import cleanup_calendar_cache
 
 logger = logging.getLogger("calcache.tasks")
@@ -180,3 +181,10 @@ def refresh_stale(self: Task) -> dict[str, int]:
             expires=SWEEP_TASK_EXPIRES,
         )
     return {"dirty": len(due.dirty), "stale": len(due.stale)}
+
+
+@shared_task(name="calcache.compare_availability", ignore_result=True)
+def compare_availability(sample: dict[str, Any]) -> None:
+    """Compare a sampled availability answer with the other source (a shadow comparison);
+    a lost one is only a missing sample, so no retries."""
+    compare_sample(ShadowSample.from_dict(sample))

@@ -32,8 +32,10 @@ def is_enabled(
     request: HttpRequest | None = None,
     user: Any = None,
     team: Team | None = None,
+    user_id: Any = None,
 ) -> bool:
-    """Whether flag ``name`` is on for ``user`` (or ``request.user``) and/or ``team``.
+    """Whether flag ``name`` is on for ``user`` (or ``request.user``, or the user whose
+    primary key is ``user_id``) and/or ``team``.
 
     The answer for a user is the same with and without a request, in any
     process, and stays on while the flag's percentage only grows.
@@ -45,4 +47,4 @@ def is_enabled(
     flag = Flag.get(name)
     if not flag.pk:
         return Flag.missing_flag_answer(name)
-    return flag.is_enabled_for(user=user, team=team)
+    return flag.is_enabled_for(user=user, team=team, user_id=user_id)

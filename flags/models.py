@@ -134,12 +134,16 @@ class Flag(AbstractUserFlag):
             team_ids=self._get_team_ids(),
         )
 
-    def is_enabled_for(self, *, user: Any = None, team: Team | None = None) -> bool:
-        """Whether the flag is on for ``user`` (any user model instance) and/or ``team``."""
+    def is_enabled_for(
+        self, *, user: Any = None, team: Team | None = None, user_id: Any = None
+    ) -> bool:
+        """Whether the flag is on for ``user`` (any user model instance, or an existing
+        user's ``user_id``) and/or ``team``."""
         state = self.state()
-        user_id = getattr(user, "pk", None) if user is not None else None
-        if user_id is not None and not getattr(user, "is_authenticated", True):
-            user_id = None
+        if user is not None:
+            user_id = getattr(user, "pk", None)
+            if user_id is not None and not getattr(user, "is_authenticated", True):
+                user_id = None
         needs_memberships = state.everyone is None and user_id is not None
         subject = Subject(
             user_id=user_id,

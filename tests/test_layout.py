@@ -40,8 +40,10 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 # The upward imports the design accepts, each for a reason the package docstring gives.
 ALLOWED_UPWARD = {
-    # get_availability hands a sample of its answers to the shadow comparison.
+    # get_availability samples its answers for the shadow comparison and hands them to
+    # the background runner, which compares them outside the request.
     ("calcache.availability.answer", "calcache.rollout.shadow"),
+    ("calcache.availability.answer", "calcache.background.runners"),
     # The Celery runner sends the tasks that run the jobs.
     ("calcache.background.runners", "calcache.tasks"),
 }

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from calcache.availability.live import (
@@ -22,6 +24,7 @@ from calcache.availability.live import (
     busy_from_value,
     fetch_freebusy,
     iso,
+    month_bounds,
     user_queries,
 )
 from calcache.intervals import Interval, merge_intervals
@@ -92,6 +95,70 @@ def cached_busy(*, user: Any, start: datetime, end: datetime) -> list[Interval] 
             return None
         intervals.extend(busy_from_value(value, query.calendar_ids))
     return merge_intervals(intervals, start=start.astimezone(UTC), end=end.astimezone(UTC))
+
+
+def cached_calendars(
+    *,
+    wanted: Mapping[int, Iterable[str]],
+    selected: Mapping[int, Iterable[str]],
+    start: datetime,
+    end: datetime,
+) -> dict[tuple[int, str], list[Interval]]:
+    """Busy time of each wanted (credential id, calendar id) that a fresh blob answers:
+    a blob of that credential whose months contain the window and whose answer lists the
+    calendar without errors. Calendars no blob answers are missing from the result.
+
+    ``selected``: each credential's enabled calendars; the blob of that whole set (what
+    an all-JSON answer stores) is looked up by its exact key first, in one query.
+    """
+    asked = {cid: sorted(set(ids)) for cid, ids in wanted.items() if ids}
+    if not asked:
+        return {}
+    time_min, time_max = month_bounds(start, end)
+    keys = {(cid, cache_key(ids, time_min, time_max)) for cid, ids in asked.items()}
+    keys |= {
+        (cid, cache_key(sorted(selected[cid]), time_min, time_max))
+        for cid in asked
+        if selected.get(cid)
+    }
+    which = Q()
+    for cid, key in keys:
+        which |= Q(credential_id=cid, key=key)
+    fresh = CalendarCache.objects.filter(expires_at__gt=timezone.now())
+    found: dict[tuple[int, str], list[Interval]] = {}
+    exact = fresh.filter(which).order_by("-updated_at", "-pk")
+    _answer_from(exact.values_list("credential_id", "key", "value"), asked, start, end, found)
+    missing = {cid for cid, ids in asked.items() if any((cid, cal) not in found for cal in ids)}
+    if missing:
+        others = fresh.filter(credential_id__in=missing).order_by("-updated_at", "-pk")
+        _answer_from(others.values_list("credential_id", "key", "value"), asked, start, end, found)
+    return found
+
+
+def _answer_from(
+    rows: Iterable[tuple[int, str, Any]],
+    wanted: Mapping[int, list[str]],
+    start: datetime,
+    end: datetime,
+    found: dict[tuple[int, str], list[Interval]],
+) -> None:
+    for credential_id, key, value in rows:
+        parsed = parse_key(key)
+        if parsed is None or not isinstance(value, dict):
+            continue
+        items, time_min, time_max = parsed
+        if not (time_min <= start and end <= time_max):
+            continue
+        calendars = value.get("calendars") or {}
+        for calendar_id in wanted[credential_id]:
+            entry = calendars.get(calendar_id)
+            if (credential_id, calendar_id) in found or calendar_id not in items:
+                continue
+            if not isinstance(entry, dict) or entry.get("errors"):
+                continue
+            found[(credential_id, calendar_id)] = merge_intervals(
+                busy_from_value(value, [calendar_id]), start=start, end=end
+            )
 
 
 def store_blob(

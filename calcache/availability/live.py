@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from calcache.conf import conf
 from calcache.google.credentials import client_for
 from calcache.intervals import Interval, merge_intervals
 from calcache.models import Credential, SelectedCalendar
@@ -73,9 +74,16 @@ def busy_from_value(value: dict[str, Any], calendar_ids: list[str]) -> list[Inte
     return intervals
 
 
-def fetch_freebusy(query: FreeBusyQuery) -> dict[str, Any]:
-    """Google's freeBusy answer for the widened query, in Google's JSON shape."""
-    client = client_for(query.credential)
+def fetch_freebusy(query: FreeBusyQuery, *, for_request: bool = False) -> dict[str, Any]:
+    """Google's freeBusy answer for the widened query, in Google's JSON shape.
+
+    ``for_request``: a person is waiting, so one attempt within ``CALCACHE_LIVE_TIMEOUT``
+    (a timeout or a failure raises ``GoogleError``); background work keeps its retries.
+    """
+    if for_request:
+        client = client_for(query.credential, max_attempts=1, timeout=conf.live_timeout)
+    else:
+        client = client_for(query.credential)
     result = client.freebusy(query.calendar_ids, query.time_min, query.time_max)
     return {
         "kind": "calendar#freeBusy",
@@ -107,3 +115,25 @@ def live_busy(
             keep(query, value)
         intervals.extend(busy_from_value(value, query.calendar_ids))
     return merge_intervals(intervals, start=start.astimezone(UTC), end=end.astimezone(UTC))
+
+
+def fetch_calendars(
+    *,
+    credential: Credential,
+    calendar_ids: list[str],
+    start: datetime,
+    end: datetime,
+    keep: Callable[[FreeBusyQuery, dict[str, Any]], None] | None = None,
+) -> dict[str, list[Interval]]:
+    """One freeBusy call for exactly ``calendar_ids`` of ``credential``, made for a
+    request (one attempt, ``CALCACHE_LIVE_TIMEOUT``): calendar id -> busy time, clipped
+    to ``[start, end)``. The month-widened answer goes to ``keep`` when given."""
+    time_min, time_max = month_bounds(start, end)
+    query = FreeBusyQuery(credential, sorted(calendar_ids), time_min, time_max)
+    value = fetch_freebusy(query, for_request=True)
+    if keep is not None:
+        keep(query, value)
+    return {
+        calendar_id: merge_intervals(busy_from_value(value, [calendar_id]), start=start, end=end)
+        for calendar_id in calendar_ids
+    }

@@ -1,12 +1,25 @@
-"""The SQL read: a user's busy time from the mirrored events, and whether the SQL copy
-covers a window (``sync_coverage``)."""
+"""The SQL read: users' busy time from the mirrored events and, calendar by calendar,
+whether the SQL copy covers a window.
+
+On PostgreSQL one prepared statement answers both for any number of users, so an
+answer is one snapshot: each enabled selected calendar with its coverage, joined to an
+index-only range scan of its busy events. SQLite runs the same semantics through the
+ORM inside one transaction.
+
+A calendar is *covered* for ``[start, end)`` when its credential is valid, it has
+completed a sync whose window contains the range, and no error is newer than that
+sync's success.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 
 from calcache.intervals import Interval, merge_intervals
@@ -21,9 +34,210 @@ from calcache.models import (
 )
 
 
+@dataclass(frozen=True)
+class CalendarState:
+    """One enabled selected calendar of a user, and whether SQL covers the window."""
+
+    credential_id: int
+    calendar_id: str
+    covered: bool
+    credential_invalid: bool
+
+
+@dataclass
+class UserRead:
+    """What SQL knows of one user for a window: their calendars, and the busy rows (not
+    yet merged) of the calendars that were read."""
+
+    calendars: list[CalendarState] = field(default_factory=list)
+    rows: list[Interval] = field(default_factory=list)
+
+
 def _require_aware(value: datetime, name: str) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime")
+
+
+def user_ids_of(users: Iterable[Any]) -> list[Any]:
+    """Primary keys of ``users`` (objects or ids), each once, in the order given."""
+    seen: dict[Any, None] = {}
+    for user in users:
+        seen.setdefault(getattr(user, "pk", user), None)
+    return list(seen)
+
+
+def read_users(
+    *,
+    user_ids: list[Any],
+    start: datetime,
+    end: datetime,
+    readers: Iterable[Any] | None = None,
+) -> dict[Any, UserRead]:
+    """Every given user's enabled calendars with their coverage, and busy rows: of the
+    covered calendars of ``readers`` (the users whose answer SQL may give), or of every
+    calendar of every user when ``readers`` is None. One statement on PostgreSQL.
+
+    ``start``/``end`` must be aware and UTC; every user given is a key.
+    """
+    result = {user_id: UserRead() for user_id in user_ids}
+    if not user_ids:
+        return result
+    every = readers is None
+    reader_ids = list(user_ids) if readers is None else list(readers)
+    if connection.vendor == "postgresql" and (every or reader_ids):
+        _read_postgresql(result, user_ids, reader_ids, every, start, end)
+    else:
+        with transaction.atomic():  # one snapshot for the calendars and their rows
+            _read_orm(result, user_ids, reader_ids, every, start, end)
+    return result
+
+
+def _read_postgresql(
+    result: dict[Any, UserRead],
+    user_ids: list[Any],
+    reader_ids: list[Any],
+    every: bool,
+    start: datetime,
+    end: datetime,
+) -> None:
+    import psycopg
+
+    connection.ensure_connection()
+    # A server-side-binding cursor on Django's own connection (same transaction):
+    # psycopg prepares the statement after a few runs, and planning this join costs
+    # more than running it (about 1.5 ms vs 0.1 ms). Where prepared statements cannot
+    # be used (a transaction-pooling PgBouncer), set OPTIONS["prepare_threshold"] to
+    # None and psycopg never prepares.
+    params = {
+        "user_ids": user_ids,
+        "readers": reader_ids,
+        "every": every,
+        "start": start,
+        "end": end,
+    }
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_PG_READ_SQL, params)
+        seen: set[tuple[Any, int, str]] = set()
+        for user_id, credential_id, calendar_id, covered, invalid, begins, ends in cursor:
+            read = result[user_id]
+            if (user_id, credential_id, calendar_id) not in seen:
+                seen.add((user_id, credential_id, calendar_id))
+                read.calendars.append(
+                    CalendarState(credential_id, calendar_id, bool(covered), bool(invalid))
+                )
+            if begins is not None:
+                read.rows.append((begins, ends))
+
+
+def _read_orm(
+    result: dict[Any, UserRead],
+    user_ids: list[Any],
+    reader_ids: list[Any],
+    every: bool,
+    start: datetime,
+    end: datetime,
+) -> None:
+    selected = list(
+        SelectedCalendar.objects.filter(credential__user_id__in=user_ids, enabled=True)
+        .order_by("pk")
+        .values_list("credential__user_id", "credential_id", "calendar_id", "credential__invalid")
+    )
+    if not selected:
+        return
+    tokens = {
+        (t.credential_id, t.calendar_id): t
+        for t in CalendarSyncToken.objects.filter(
+            credential_id__in={credential_id for _, credential_id, _, _ in selected}
+        )
+    }
+    readers = set(reader_ids)
+    wanted: defaultdict[Any, list[tuple[int, str]]] = defaultdict(list)
+    for user_id, credential_id, calendar_id, invalid in selected:
+        covered = not invalid and _covers(tokens.get((credential_id, calendar_id)), start, end)
+        result[user_id].calendars.append(
+            CalendarState(credential_id, calendar_id, covered, invalid)
+        )
+        if every or (covered and user_id in readers):
+            wanted[user_id].append((credential_id, calendar_id))
+    for user_id, calendars in wanted.items():
+        result[user_id].rows.extend(_rows_orm(calendars, start, end))
+
+
+def _covers(token: CalendarSyncToken | None, start: datetime, end: datetime) -> bool:
+    return (
+        token is not None
+        and token.last_sync_at is not None
+        and token.window_start is not None
+        and token.window_end is not None
+        and token.window_start <= start
+        and token.window_end >= end
+        and (token.last_error_at is None or token.last_error_at < token.last_sync_at)
+    )
+
+
+def _rows_orm(calendars: list[tuple[int, str]], start: datetime, end: datetime) -> list[Interval]:
+    # credential_id = X AND calendar_id IN (...) per credential: with the lower bound
+    # this is a range scan of calcache_event_busy_range (README "Indexes").
+    by_credential: dict[int, list[str]] = defaultdict(list)
+    for credential_id, calendar_id in calendars:
+        by_credential[credential_id].append(calendar_id)
+    which = Q()
+    for credential_id, calendar_ids in by_credential.items():
+        which |= Q(credential_id=credential_id, calendar_id__in=calendar_ids)
+    bounds = SelectedCalendar.objects.filter(which).values_list("longest_event", flat=True)
+    longest = max(bounds, default=timedelta(0))
+    return list(
+        CalendarEvent.objects.busy()
+        .filter(which)
+        .overlapping(start, end, longest=longest)
+        .order_by()
+        .values_list("start_time", "end_time")
+    )
+
+
+# The busy predicate must read exactly like models.BUSY, or the planner cannot prove the
+# partial index applies. Rows: one per busy event of a read calendar, and one with
+# NULL times for a calendar with none (so every calendar and its coverage is listed).
+_PG_READ_SQL = f"""
+SELECT k.user_id, k.credential_id, k.calendar_id, k.covered, k.invalid,
+       e.start_time, e.end_time
+FROM (
+  SELECT c.user_id, s.credential_id, s.calendar_id, s.longest_event, c.invalid, s.id,
+         COALESCE(
+           NOT c.invalid
+           AND t.last_sync_at IS NOT NULL
+           AND t.window_start <= %(start)s
+           AND t.window_end >= %(end)s
+           AND (t.last_error_at IS NULL OR t.last_error_at < t.last_sync_at),
+           false
+         ) AS covered
+  FROM {SelectedCalendar._meta.db_table} s
+  JOIN {Credential._meta.db_table} c ON c.id = s.credential_id
+  LEFT JOIN {CalendarSyncToken._meta.db_table} t
+    ON t.credential_id = s.credential_id AND t.calendar_id = s.calendar_id
+  WHERE c.user_id = ANY(%(user_ids)s) AND s.enabled
+) k
+LEFT JOIN LATERAL (
+  SELECT e.start_time, e.end_time
+  FROM {CalendarEvent._meta.db_table} e
+  WHERE (%(every)s OR (k.covered AND k.user_id = ANY(%(readers)s)))
+    AND e.credential_id = k.credential_id
+    AND e.calendar_id = k.calendar_id
+    AND e.start_time < %(end)s
+    AND e.start_time >= %(start)s - k.longest_event
+    AND e.end_time > %(start)s
+    AND NOT (e.status = '{EventStatus.CANCELLED.value}')
+    AND NOT (e.transparency = '{Transparency.TRANSPARENT.value}')
+    AND NOT (e.self_response_status = '{ResponseStatus.DECLINED.value}')
+) e ON true
+ORDER BY k.id
+"""
+
+
+def _window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    _require_aware(start, "start")
+    _require_aware(end, "end")
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def busy_intervals(*, user: Any, start: datetime, end: datetime) -> list[Interval]:
@@ -35,116 +249,29 @@ def busy_intervals(*, user: Any, start: datetime, end: datetime) -> list[Interva
     calendar's time zone. Served by the partial covering index
     ``calcache_event_busy_range``, bounded below by each calendar's longest event.
     """
-    _require_aware(start, "start")
-    _require_aware(end, "end")
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    if end <= start:
-        return []
     user_id = getattr(user, "pk", user)
-    if connection.vendor == "postgresql":
-        rows = _busy_rows_postgresql(user_id, start, end)
-    else:
-        rows = _busy_rows_orm(user_id, start, end)
-    return merge_intervals(rows, start=start, end=end)
+    return busy_intervals_for_users(users=[user_id], start=start, end=end)[user_id]
 
 
-def _busy_rows_postgresql(user_id: Any, start: datetime, end: datetime) -> list[Interval]:
-    """One statement, one snapshot: the user's calendars joined to an index-only range
-    scan per calendar, each bounded below by that calendar's own longest event (a
-    parameterized Index Only Scan of calcache_event_busy_range)."""
-    import psycopg
-
-    connection.ensure_connection()
-    # A server-side-binding cursor on Django's own connection (same transaction):
-    # psycopg prepares the statement after a few runs, and planning this join costs
-    # more than running it (about 1.5 ms vs 0.1 ms). Where prepared statements cannot
-    # be used (a transaction-pooling PgBouncer), set OPTIONS["prepare_threshold"] to
-    # None and psycopg never prepares.
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_PG_BUSY_SQL, {"user_id": user_id, "start": start, "end": end})
-        return [(row[0], row[1]) for row in cursor.fetchall()]
-
-
-def _busy_rows_orm(user_id: Any, start: datetime, end: datetime) -> list[Interval]:
-    users_calendars = SelectedCalendar.objects.filter(credential__user_id=user_id, enabled=True)
-    calendars = list(users_calendars.values_list("credential_id", "calendar_id", "longest_event"))
-    if not calendars:
-        return []
-    # credential_id = X AND calendar_id IN (...) per credential: with the lower bound
-    # this is a range scan of calcache_event_busy_range (README "Indexes").
-    by_credential: dict[int, list[str]] = {}
-    for credential_id, calendar_id, _ in calendars:
-        by_credential.setdefault(credential_id, []).append(calendar_id)
-    which = Q()
-    for credential_id, calendar_ids in by_credential.items():
-        which |= Q(credential_id=credential_id, calendar_id__in=calendar_ids)
-    longest = max(longest for _, _, longest in calendars)
-    while True:
-        rows = list(
-            CalendarEvent.objects.busy()
-            .filter(which)
-            .overlapping(start, end, longest=longest)
-            .order_by()
-            .values_list("start_time", "end_time")
-        )
-        # The bound and the rows are two statements here: a sync may commit a longer
-        # event (and raise its calendar's bound in the same transaction) between them.
-        # If the bound grew meanwhile, read again with it; it only grows between full
-        # syncs.
-        grown = max(users_calendars.values_list("longest_event", flat=True), default=longest)
-        if grown <= longest:
-            return rows
-        longest = grown
-
-
-# The busy predicate must read exactly like models.BUSY, or the planner cannot prove the
-# partial index applies.
-_PG_BUSY_SQL = f"""
-SELECT e.start_time, e.end_time
-FROM {SelectedCalendar._meta.db_table} s
-JOIN {Credential._meta.db_table} c ON c.id = s.credential_id
-JOIN {CalendarEvent._meta.db_table} e
-  ON e.credential_id = s.credential_id
- AND e.calendar_id = s.calendar_id
- AND e.start_time < %(end)s
- AND e.start_time >= %(start)s - s.longest_event
- AND e.end_time > %(start)s
- AND NOT (e.status = '{EventStatus.CANCELLED.value}')
- AND NOT (e.transparency = '{Transparency.TRANSPARENT.value}')
- AND NOT (e.self_response_status = '{ResponseStatus.DECLINED.value}')
-WHERE c.user_id = %(user_id)s AND s.enabled
-"""
+def busy_intervals_for_users(
+    *, users: Iterable[Any], start: datetime, end: datetime
+) -> dict[Any, list[Interval]]:
+    """``busy_intervals`` for many users (objects or ids) in one statement: user id ->
+    busy time; every user given is a key (an empty list when free)."""
+    start, end = _window(start, end)
+    user_ids = user_ids_of(users)
+    reads = read_users(user_ids=user_ids, start=start, end=end)
+    return {
+        user_id: merge_intervals(read.rows, start=start, end=end) if end > start else []
+        for user_id, read in reads.items()
+    }
 
 
 def sync_coverage(*, user: Any, start: datetime, end: datetime) -> bool:
-    """Whether the SQL copy answers for ``[start, end)``: the user has enabled calendars,
-    every one of them (on a valid credential) has completed a sync whose window
-    contains the range, and no error is newer than its last success."""
-    _require_aware(start, "start")
-    _require_aware(end, "end")
-    calendars = list(
-        SelectedCalendar.objects.filter(credential__user=user, enabled=True).values_list(
-            "credential_id", "calendar_id", "credential__invalid"
-        )
-    )
-    if not calendars or any(invalid for _, _, invalid in calendars):
-        return False
-    tokens = {
-        (t.credential_id, t.calendar_id): t
-        for t in CalendarSyncToken.objects.filter(
-            credential_id__in={credential_id for credential_id, _, _ in calendars}
-        )
-    }
-    for credential_id, calendar_id, _ in calendars:
-        token = tokens.get((credential_id, calendar_id))
-        if (
-            token is None
-            or token.last_sync_at is None
-            or token.window_start is None
-            or token.window_end is None
-            or token.window_start > start
-            or token.window_end < end
-            or (token.last_error_at is not None and token.last_error_at >= token.last_sync_at)
-        ):
-            return False
-    return True
+    """Whether the SQL copy answers for ``[start, end)``: the user has enabled calendars
+    and every one of them is covered (on a valid credential, a completed sync whose window
+    contains the range, no error newer than its last success)."""
+    start, end = _window(start, end)
+    user_id = getattr(user, "pk", user)
+    calendars = read_users(user_ids=[user_id], start=start, end=end, readers=())[user_id].calendars
+    return bool(calendars) and all(calendar.covered for calendar in calendars)

@@ -18,7 +18,7 @@ from calcache.models import AvailabilityStat
 
 logger = logging.getLogger("calcache.availability")
 
-SOURCES = ("sql", "json", "live")
+SOURCES = ("sql", "json", "live", "mixed")
 STATS_FLUSH_SECONDS = 10.0
 
 

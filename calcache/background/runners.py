@@ -27,11 +27,15 @@ from django.utils.module_loading import import_string
 from calcache.background.jobs import JobResult, refresh_notified
 from calcache.conf import conf
 from calcache.push.channels import stop_remote_channel
+from calcache.rollout.shadow import ShadowSample, compare_sample
 
 logger = logging.getLogger("calcache.runner")
 
 # Resubmissions of one refresh in all (waits included) before the thread pool gives up.
 RETRY_LIMIT = 50
+# Sampled answers waiting for their comparison; beyond, new samples are dropped (a slow
+# Google must not pile up comparisons in the web process).
+COMPARISON_BACKLOG = 100
 
 
 class BackgroundRunner(Protocol):
@@ -40,6 +44,9 @@ class BackgroundRunner(Protocol):
 
     def submit_stop(self, selected_calendar_id: int, channel_id: str, resource_id: str) -> None:
         """Ask Google to stop a channel we do not want (with the calendar's credential)."""
+
+    def submit_comparison(self, sample: ShadowSample) -> None:
+        """Compare a sampled availability answer with the other source, outside the request."""
 
 
 class ThreadPoolRunner:
@@ -56,6 +63,13 @@ class ThreadPoolRunner:
         self.retries: dict[int, tuple[int, int]] = {}
         self.pending: dict[int, threading.Timer] = {}
         self.closed = False
+        # Comparisons get a thread of their own: one that waits for Google must not hold
+        # up the refreshes.
+        self.comparison_pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="calcache-shadow"
+        )
+        self.comparisons_waiting = 0
+        self.comparisons_dropped = 0
 
     def submit_sync(self, selected_calendar_id: int) -> None:
         with self.lock:
@@ -73,6 +87,24 @@ class ThreadPoolRunner:
             )
             self.futures.add(future)
         future.add_done_callback(self._forget)
+
+    def submit_comparison(self, sample: ShadowSample) -> None:
+        with self.lock:
+            if self.comparisons_waiting >= COMPARISON_BACKLOG:
+                self.comparisons_dropped += 1
+                return
+            self.comparisons_waiting += 1
+            future = self.comparison_pool.submit(self._compare, sample)
+            self.futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _compare(self, sample: ShadowSample) -> None:
+        try:
+            compare_sample(sample)
+        finally:
+            with self.lock:
+                self.comparisons_waiting -= 1
+            connection.close()
 
     def _guarded(self, work: Callable[..., None], *args: object) -> None:
         try:
@@ -169,6 +201,11 @@ class DirtyFlagRunner:
         # Without a worker the stray channel simply expires; Google stops on its own.
         logger.info("Unwanted channel %s left to expire", channel_id)
 
+    def submit_comparison(self, sample: ShadowSample) -> None:
+        # No thread to run it in and the request must not wait: the sample is dropped
+        # (run `compare_calendar_caches` from cron for comparisons on such a site).
+        logger.debug("Shadow comparison for user %s skipped (no background runner)", sample.user_id)
+
 
 class CeleryRunner:
     """Hands the work to Celery workers (``calcache.tasks``) through the broker."""
@@ -182,6 +219,11 @@ class CeleryRunner:
         from calcache.tasks import stop_channel
 
         stop_channel.delay(selected_calendar_id, channel_id, resource_id)
+
+    def submit_comparison(self, sample: ShadowSample) -> None:
+        from calcache.tasks import compare_availability
+
+        compare_availability.delay(sample.as_dict())
 
 
 _runner: BackgroundRunner | None = None

@@ -143,6 +143,7 @@ class EmulatorApp:
                     "method": request.method,
                     "path": path,
                     "query": dict(request.args),
+                    "body": request.get_json(silent=True) if request.is_json else None,
                     "status": response.status_code,
                     "account": account,
                     "at": format_timestamp(self.state.now()),

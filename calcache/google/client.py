@@ -185,6 +185,7 @@ class GoogleCalendarClient:
         on_token_refresh: Callable[[dict[str, Any]], None] | None = None,
         sleep: Callable[[float], None] | None = None,
         max_attempts: int | None = None,
+        timeout: float | None = None,
     ) -> None:
         self._max_attempts = max_attempts
         self._token = dict(token)
@@ -192,7 +193,9 @@ class GoogleCalendarClient:
         self._sleep = sleep
         self.credentials = credentials_from_token(self._token)
         self._last_access_token = self.credentials.token
-        http = AuthorizedHttp(self.credentials, http=httplib2.Http(timeout=conf.google_timeout))
+        http = AuthorizedHttp(
+            self.credentials, http=httplib2.Http(timeout=timeout or conf.google_timeout)
+        )
         self.service = build(
             "calendar",
             "v3",

@@ -15,12 +15,18 @@ if TYPE_CHECKING:
     from calcache.models import Credential
 
 
-def client_for(credential: Credential, *, max_attempts: int | None = None) -> GoogleCalendarClient:
+def client_for(
+    credential: Credential, *, max_attempts: int | None = None, timeout: float | None = None
+) -> GoogleCalendarClient:
     """A client acting for ``credential``; refreshed tokens are saved to it.
 
-    ``max_attempts``: tries per call (default ``CALCACHE_GOOGLE_MAX_ATTEMPTS``); a
-    person waiting for a page gets fewer than a background sync.
+    ``max_attempts``: tries per call (default ``CALCACHE_GOOGLE_MAX_ATTEMPTS``) and
+    ``timeout``: seconds per HTTP request (default ``CALCACHE_GOOGLE_TIMEOUT``); a person
+    waiting for a page gets less of both than a background sync.
     """
     return GoogleCalendarClient(
-        credential.token, on_token_refresh=credential.save_token, max_attempts=max_attempts
+        credential.token,
+        on_token_refresh=credential.save_token,
+        max_attempts=max_attempts,
+        timeout=timeout,
     )

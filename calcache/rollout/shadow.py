@@ -1,8 +1,10 @@
 """Shadow comparisons of SQL against the JSON cache (or live freeBusy), and the
 automatic rollback they can trigger.
 
-Only users with the write flag on are sampled (their SQL copy is being
-filled). A comparison never changes the answer and never raises.
+Only users with the write flag on are sampled (their SQL copy is being filled). The
+request only decides to sample (``sampled``); the comparison itself runs in the
+background runner (``compare_sample``), so the request never waits for the other
+side. A comparison never changes the answer and never raises.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from waffle.models import Switch
@@ -51,24 +54,66 @@ def _timed(read: Callable[[], list[Interval] | None]) -> tuple[list[Interval] | 
     return result, (time.perf_counter() - began) * 1000
 
 
-def maybe_compare(
-    *,
-    user: Any,
-    start: datetime,
-    end: datetime,
-    source: str,
-    busy: list[Interval],
-    latency_ms: float,
-    rng: Callable[[], float] = random.random,
-) -> CacheComparison | None:
-    """Sample this answer and compare it with the other side; never raises."""
+@dataclass(frozen=True)
+class ShadowSample:
+    """A sampled answer, handed to the background runner to be compared there."""
+
+    user_id: Any
+    start: datetime
+    end: datetime
+    source: str
+    busy: list[Interval]
+    latency_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe (a Celery task's argument)."""
+        return {
+            "user_id": self.user_id,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "source": self.source,
+            "busy": [[_iso(s), _iso(e)] for s, e in self.busy],
+            "latency_ms": self.latency_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShadowSample:
+        return cls(
+            user_id=data["user_id"],
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+            source=str(data["source"]),
+            busy=[(datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in data["busy"]],
+            latency_ms=float(data["latency_ms"]),
+        )
+
+
+def sampled(*, user_id: Any, rng: Callable[[], float] = random.random) -> bool:
+    """Whether to compare this user's answer: ``CALCACHE_SHADOW_SAMPLE_RATE`` of the answers
+    of users with the write flag on (their SQL copy is being filled). Never raises."""
     try:
         if conf.shadow_sample_rate <= 0 or rng() >= conf.shadow_sample_rate:
-            return None
-        if not flags.is_enabled(WRITE_FLAG, user=user):
+            return False
+        return flags.is_enabled(WRITE_FLAG, user_id=user_id)
+    except Exception:
+        logger.exception("Shadow sampling failed")
+        return False
+
+
+def compare_sample(sample: ShadowSample) -> CacheComparison | None:
+    """Compare a sampled answer with the other side and record it (the runner's work);
+    never raises."""
+    try:
+        user = get_user_model()._default_manager.filter(pk=sample.user_id).first()
+        if user is None:
             return None
         return compare(
-            user=user, start=start, end=end, source=source, busy=busy, latency_ms=latency_ms
+            user=user,
+            start=sample.start,
+            end=sample.end,
+            source=sample.source,
+            busy=sample.busy,
+            latency_ms=sample.latency_ms,
         )
     except Exception:
         logger.exception("Shadow comparison failed")
@@ -89,7 +134,7 @@ def compare(
     SQL answers are checked against a fresh JSON blob (else live freeBusy when the
     JSON cache is retired); JSON or live answers against SQL when it covers the window.
     """
-    if source == "sql":
+    if source in ("sql", "mixed"):
         other, other_latency = _timed(
             lambda: (
                 json_cache.cached_busy(user=user, start=start, end=end)

@@ -1,7 +1,13 @@
-"""The availability API: ``GET availability/?start=&end=[&user=]``."""
+"""The availability API: ``GET availability/?start=&end=[&user=ID | &users=ID,... | &team=SLUG]``.
+
+Malformed input is answered 400 before any permission is asked or any work is done;
+another user's availability needs ``CALCACHE_AVAILABILITY_PERMISSION`` (403 for the
+whole request, the same whether the user exists or not).
+"""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,11 +17,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
 
+from calcache.availability.answer import Availability, check_window
 from calcache.conf import conf
-from calcache.exceptions import GoogleError
-from calcache.services import get_availability
+from calcache.exceptions import GoogleError, LiveBudgetExceeded
+from calcache.intervals import Interval, merge_intervals
+from calcache.services import get_availability_for_users
+from flags.models import Team
 
 MAX_RANGE = timedelta(days=92)
+MAX_ID_LENGTH = 20
 
 
 class BadParameter(ValueError):
@@ -47,24 +57,84 @@ def parse_instant(request: HttpRequest, name: str) -> datetime:
     return value
 
 
-def _target_user(request: HttpRequest) -> Any:
-    raw = request.GET.get("user")
-    if raw is None or str(raw) == str(request.user.pk):
-        return request.user
-    User = get_user_model()
+def parse_window(request: HttpRequest) -> tuple[datetime, datetime]:
+    start = parse_instant(request, "start")
+    end = parse_instant(request, "end")
     try:
-        target = User._default_manager.get(pk=raw)
-    except (User.DoesNotExist, ValueError, TypeError):
-        target = None
-    allowed = (
-        bool(conf.availability_permission)
-        and target is not None
-        and bool(import_string(conf.availability_permission)(request, target))
-    )
-    if not allowed:
-        # Same answer for "no such user" and "not yours": no probing for user ids.
-        raise PermissionError("'user': you may only see your own availability.")
-    return target
+        start, end = check_window(start, end)
+    except ValueError as exc:
+        if "after" in str(exc):
+            raise BadParameter("'end' must be after 'start'.") from None
+        raise BadParameter(f"'start' and 'end': {exc}.") from None
+    if end - start > MAX_RANGE:
+        raise BadParameter(f"'end' is more than {MAX_RANGE.days} days after 'start'.")
+    return start, end
+
+
+def _user_id(raw: str, name: str) -> int:
+    value = raw.strip()
+    if not value.isdigit() or len(value) > MAX_ID_LENGTH:
+        raise BadParameter(f"'{name}': {raw[:32]!r} is not a user id.")
+    return int(value)
+
+
+def parse_targets(request: HttpRequest) -> tuple[list[Any] | None, str]:
+    """The user ids asked about (None: the requester alone), and the parameter that named
+    them."""
+    given = [name for name in ("user", "users", "team") if name in request.GET]
+    if len(given) > 1:
+        raise BadParameter(f"Give only one of 'user', 'users', 'team' (got {', '.join(given)}).")
+    if not given:
+        return None, ""
+    if given[0] == "user":
+        return [_user_id(request.GET["user"], "user")], "user"
+    if given[0] == "users":
+        parts = [part for part in request.GET["users"].split(",") if part.strip()]
+        if not parts:
+            raise BadParameter("'users' is empty: give user ids separated by commas.")
+        if len(parts) > conf.availability_max_users * 2:
+            raise BadParameter(f"'users': at most {conf.availability_max_users} users.")
+        ids = list(dict.fromkeys(_user_id(part, "users") for part in parts))
+        return _capped(ids), "users"
+    slug = request.GET["team"].strip()
+    team = Team.objects.filter(slug=slug).first() if 0 < len(slug) <= 100 else None
+    if team is None:
+        raise BadParameter(f"'team': no team {slug[:64]!r}.")
+    members = list(team.members.order_by("pk").values_list("pk", flat=True))
+    return _capped(members), "team"
+
+
+def _capped(ids: list[Any]) -> list[Any]:
+    if len(ids) > conf.availability_max_users:
+        raise BadParameter(
+            f"{len(ids)} users asked about; at most {conf.availability_max_users} "
+            "(CALCACHE_AVAILABILITY_MAX_USERS)."
+        )
+    return ids
+
+
+def allowed_users(request: HttpRequest, user_ids: list[Any], *, asked_by: str) -> list[Any]:
+    """The users, each allowed by the host site's permission (the requester always is)."""
+    others = [user_id for user_id in user_ids if str(user_id) != str(request.user.pk)]
+    if not others:
+        return user_ids
+    User = get_user_model()
+    found = User._default_manager.in_bulk(others)
+    check = import_string(conf.availability_permission) if conf.availability_permission else None
+    for user_id in others:
+        target = found.get(user_id)
+        if check is None or target is None or not check(request, target):
+            # Same answer for "no such user" and "not yours": no probing for user ids.
+            raise PermissionError(f"'{asked_by}': you may only see your own availability.")
+    return user_ids
+
+
+def _busy_json(busy: list[Interval]) -> list[dict[str, str]]:
+    return [{"start": s.isoformat(), "end": e.isoformat()} for s, e in busy]
+
+
+def _one(answer: Availability) -> dict[str, Any]:
+    return {"busy": _busy_json(answer.busy), "source": answer.source}
 
 
 @require_GET
@@ -74,24 +144,32 @@ def availability(request: HttpRequest) -> HttpResponse:
             return error("Authentication required.", status=401)
         return redirect_to_login(request.get_full_path())
     try:
-        start = parse_instant(request, "start")
-        end = parse_instant(request, "end")
-        if end <= start:
-            raise BadParameter("'end' must be after 'start'.")
-        if end - start > MAX_RANGE:
-            raise BadParameter(f"'end' is more than {MAX_RANGE.days} days after 'start'.")
-        user = _target_user(request)
+        start, end = parse_window(request)
+        targets, asked_by = parse_targets(request)
+        if targets is None:
+            user_ids = [request.user.pk]
+        else:
+            user_ids = allowed_users(request, targets, asked_by=asked_by)
     except BadParameter as exc:
         return error(str(exc))
     except PermissionError as exc:
         return error(str(exc), status=403)
     try:
-        result = get_availability(user=user, start=start, end=end)
+        answers = get_availability_for_users(users=user_ids, start=start, end=end)
+    except LiveBudgetExceeded as exc:
+        response = error("Too many live calendar reads; try again shortly.", status=429)
+        response["Retry-After"] = str(math.ceil(exc.retry_after or 60))
+        return response
     except GoogleError:
         return error("Calendar data is unavailable right now; try again shortly.", status=503)
+    if targets is None or asked_by == "user":
+        return JsonResponse(_one(answers[user_ids[0]]))
+    union = merge_intervals(
+        (interval for answer in answers.values() for interval in answer.busy), start=start, end=end
+    )
     return JsonResponse(
         {
-            "busy": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in result.busy],
-            "source": result.source,
+            "users": {str(user_id): _one(answer) for user_id, answer in answers.items()},
+            "busy": _busy_json(union),
         }
     )

@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 Point = tuple[datetime, float]
 
 # The availability sources keep their colour on every chart; other series take the palette.
-SERIES_COLOURS = {"sql": "#2e9e5b", "json": "#2f6fde", "live": "#e08a1e"}
+SERIES_COLOURS = {"sql": "#2e9e5b", "json": "#2f6fde", "live": "#e08a1e", "mixed": "#a03fb8"}
 PALETTE = ("#7b4fd6", "#d64f8a", "#3aa6b9", "#8c6d31", "#5b6475")
 
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 16, 28, 34

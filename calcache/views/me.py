@@ -24,6 +24,7 @@ SOURCE_LABELS = {
     "sql": "the SQL tables (calcache's mirror of Google Calendar)",
     "json": "the legacy JSON cache",
     "live": "Google Calendar, live (freeBusy)",
+    "mixed": "several sources, calendar by calendar (SQL where synced, else JSON or Google)",
 }
 
 
@@ -45,6 +46,10 @@ class Day:
     blocks: list[Block]
 
 
+FIRST_WEEK = date(1970, 1, 5)  # the first Monday of the windows get_availability answers
+LAST_WEEK = date(2099, 12, 21)  # the last Monday whose week ends before 2100
+
+
 def week_monday(raw: str | None, *, today: date) -> date:
     """The Monday of the week ``raw`` (``YYYY-MM-DD``) falls in; this week's when it is
     missing, malformed or too far out to page from."""
@@ -54,6 +59,8 @@ def week_monday(raw: str | None, *, today: date) -> date:
         date.fromordinal(monday.toordinal() - 7)  # the "previous week" link exists too
         monday + timedelta(days=14)
     except (ValueError, OverflowError):
+        return today - timedelta(days=today.weekday())
+    if not FIRST_WEEK <= monday <= LAST_WEEK:  # get_availability refuses such windows
         return today - timedelta(days=today.weekday())
     return monday
 

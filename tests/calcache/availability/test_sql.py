@@ -8,7 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calcache.availability.sql import busy_intervals, sync_coverage
+from calcache.availability.sql import (
+    busy_intervals,
+    busy_intervals_for_users,
+    read_users,
+    sync_coverage,
+)
 from calcache.emulator import EmulatorClient
 from calcache.models import CalendarSyncToken, SelectedCalendar
 from calcache.sync.engine import SyncOutcome
@@ -19,6 +24,7 @@ from tests.factories import (
     CalendarSyncTokenFactory,
     CredentialFactory,
     SelectedCalendarFactory,
+    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -238,3 +244,42 @@ def test_a_failed_sync_uncovers_until_the_next_success(
     assert not mirror.coverage(*window)
     assert mirror.sync().outcome.synced
     assert mirror.coverage(*window)
+
+
+# --- many users, one statement --------------------------------------------------------------
+
+
+def test_busy_intervals_for_users_equals_each_users_own_in_one_statement(
+    calendar: SelectedCalendar, django_assert_max_num_queries: Any
+) -> None:
+    from django.db import connection
+
+    other = SelectedCalendarFactory()
+    free = UserFactory()
+    store(calendar, T0 + HOUR, T0 + 2 * HOUR)
+    store(other, T0 + 3 * HOUR, T0 + 4 * HOUR)
+    users = [calendar.credential.user, other.credential.user.pk, free, calendar.credential.user]
+    # SQLite: the calendars, their tokens, then bounds and rows per user, in a savepoint
+    statements = 1 if connection.vendor == "postgresql" else 2 + 2 * 2 + 2
+    with django_assert_max_num_queries(statements):
+        together = busy_intervals_for_users(users=users, start=T0, end=T0 + DAY)
+    assert list(together) == [calendar.credential.user.pk, other.credential.user.pk, free.pk]
+    for user_id, busy in together.items():
+        assert busy == busy_intervals(user=user_id, start=T0, end=T0 + DAY)
+    assert together[free.pk] == []
+
+
+def test_read_users_lists_every_calendar_with_its_coverage(calendar: SelectedCalendar) -> None:
+    user = calendar.credential.user
+    never = SelectedCalendarFactory(credential=calendar.credential)
+    synced(calendar)
+    store(calendar, T0 + HOUR, T0 + 2 * HOUR)
+    store(never, T0 + 3 * HOUR, T0 + 4 * HOUR)
+    read = read_users(user_ids=[user.pk], start=T0, end=T0 + DAY, readers=[user.pk])[user.pk]
+    assert {(c.calendar_id, c.covered) for c in read.calendars} == {
+        (calendar.calendar_id, True),
+        (never.calendar_id, False),
+    }
+    assert read.rows == [(T0 + HOUR, T0 + 2 * HOUR)]  # only the covered calendar's
+    nobody = read_users(user_ids=[user.pk], start=T0, end=T0 + DAY, readers=[])[user.pk]
+    assert nobody.rows == [] and len(nobody.calendars) == 2

@@ -159,10 +159,20 @@ def test_latency_series_per_source_and_bucket() -> None:
 
     second = SINCE + 15 * MINUTE  # a day in at most 96 buckets: 15 minutes each
     assert {name: s.lines for name, s in series.items()} == {
-        "mean": {"sql": [(SINCE, 8.0)], "json": [(second, 2.0)], "live": []},
-        "max": {"sql": [(SINCE, 20.0)], "json": [(second, 3.0)], "live": []},
-        "requests": {"sql": [(SINCE, 5), (second, 0)], "json": [(second, 4)], "live": []},
-        "errors": {"sql": [(SINCE, 1), (second, 0)], "json": [(second, 0)], "live": []},
+        "mean": {"sql": [(SINCE, 8.0)], "json": [(second, 2.0)], "live": [], "mixed": []},
+        "max": {"sql": [(SINCE, 20.0)], "json": [(second, 3.0)], "live": [], "mixed": []},
+        "requests": {
+            "sql": [(SINCE, 5), (second, 0)],
+            "json": [(second, 4)],
+            "live": [],
+            "mixed": [],
+        },
+        "errors": {
+            "sql": [(SINCE, 1), (second, 0)],
+            "json": [(second, 0)],
+            "live": [],
+            "mixed": [],
+        },
     }
     assert {(s.start, s.end, s.bucket) for s in series.values()} == {
         (SINCE, NOW, timedelta(minutes=15))
@@ -172,7 +182,7 @@ def test_latency_series_per_source_and_bucket() -> None:
 def test_a_young_site_gets_its_own_range_and_an_empty_one_the_whole_day() -> None:
     empty = latency_series_list(since=SINCE, now=NOW)["requests"]
     assert (empty.start, empty.bucket) == (SINCE, timedelta(minutes=15))
-    assert empty.lines == {"sql": [], "json": [], "live": []}
+    assert empty.lines == {"sql": [], "json": [], "live": [], "mixed": []}
     first = NOW - 30 * MINUTE
     stat(first, "live", 1, 0, 100, 100)
     stat(NOW - 10 * MINUTE, "live", 1, 0, 300, 300)

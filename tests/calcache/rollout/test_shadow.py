@@ -1,21 +1,28 @@
-"""Shadow comparisons and the automatic rollback, against the emulator."""
+"""Shadow comparisons and the automatic rollback, against the emulator.
+
+The comparisons run in the background runner's thread, on a connection of its own, so
+these tests commit (``committing``) and wait for the runner before they look."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from waffle import switch_is_active
 
+from calcache.background.runners import ThreadPoolRunner, get_runner
 from calcache.emulator import EmulatorClient
 from calcache.models import CacheComparison, CalendarEvent, RolloutEvent
+from calcache.rollout.shadow import ShadowSample
 from calcache.services import get_availability
 from flags.models import Flag
 from flags.names import KILL_SWITCH, READ_FLAG, WRITE_FLAG
-from tests.calcache.sync.conftest import Mirror, make_mirror
+from tests.calcache.sync.conftest import NOW, Mirror, make_mirror
+from tests.markers import committing
 
-pytestmark = pytest.mark.django_db
+pytestmark = committing
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +47,39 @@ def set_flag(name: str, everyone: bool | None) -> None:
 
 
 def ask(mirror: Mirror) -> Any:
-    return get_availability(user=mirror.user, start=mirror.now, end=mirror.now + timedelta(days=7))
+    """An answer, once its sampled comparison (if any) has run."""
+    answer = get_availability(
+        user=mirror.user, start=mirror.now, end=mirror.now + timedelta(days=7)
+    )
+    runner().wait_idle()
+    return answer
+
+
+def runner() -> ThreadPoolRunner:
+    found = get_runner()
+    assert isinstance(found, ThreadPoolRunner)
+    return found
+
+
+def test_the_request_does_not_wait_for_its_comparison(synced: Mirror) -> None:
+    set_flag(READ_FLAG, True)
+    # the other side of a SQL answer is Google, live (no JSON blob yet), and it is slow
+    synced.emulator.fail_next(1, kind="slow", delay=3, path="freeBusy")
+    answer = get_availability(
+        user=synced.user, start=synced.now, end=synced.now + timedelta(days=7)
+    )
+    assert answer.source == "sql"
+    assert not CacheComparison.objects.exists()  # still waiting for Google
+    runner().wait_idle()
+    comparison = CacheComparison.objects.get()
+    assert (comparison.source_a, comparison.source_b, comparison.equal) == ("sql", "live", True)
+
+
+def test_a_sample_survives_the_trip_through_json() -> None:
+    sample = ShadowSample(
+        7, NOW, NOW + timedelta(days=1), "mixed", [(NOW, NOW + timedelta(hours=1))], 1.5
+    )
+    assert ShadowSample.from_dict(json.loads(json.dumps(sample.as_dict()))) == sample
 
 
 def test_json_answers_are_compared_with_sql(synced: Mirror) -> None:

@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from calcache.emulator import EmulatorClient
+from flags.models import Team
 from tests.calcache.sync.conftest import Mirror, make_mirror
 from tests.factories import UserFactory
 
@@ -112,3 +113,105 @@ def test_google_down_and_nothing_cached_is_503(
     emulator.fail_next(1, status=503, path="/freeBusy")
     response = client.get(URL, {"start": "2026-03-02T00:00:00Z", "end": "2026-03-03T00:00:00Z"})
     assert response.status_code == 503 and "unavailable" in response.json()["error"]
+
+
+# --- many users and teams -------------------------------------------------------------------
+
+WINDOW = {"start": "2026-03-02T12:00:00Z", "end": "2026-03-03T12:00:00Z"}
+
+
+@pytest.fixture
+def grace(emulator: EmulatorClient) -> Mirror:
+    mirror = make_mirror(emulator, "grace@example.com")
+    start = mirror.now + timedelta(hours=2, minutes=30)
+    emulator.add_event(mirror.email, start=start, end=start + timedelta(hours=1))
+    return mirror
+
+
+@pytest.fixture
+def staff(ada: Mirror, settings: Any) -> Mirror:
+    settings.CALCACHE_AVAILABILITY_PERMISSION = "tests.calcache.views.test_api.allow_staff"
+    ada.user.is_staff = True
+    ada.user.save()
+    return ada
+
+
+def test_users_answers_each_and_the_union(staff: Mirror, grace: Mirror, client: Client) -> None:
+    response = client.get(URL, {**WINDOW, "users": f"{staff.user.pk},{grace.user.pk}"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["users"] == {
+        str(staff.user.pk): {
+            "busy": [{"start": "2026-03-02T14:00:00+00:00", "end": "2026-03-02T15:00:00+00:00"}],
+            "source": "live",
+        },
+        str(grace.user.pk): {
+            "busy": [{"start": "2026-03-02T14:30:00+00:00", "end": "2026-03-02T15:30:00+00:00"}],
+            "source": "live",
+        },
+    }
+    assert body["busy"] == [
+        {"start": "2026-03-02T14:00:00+00:00", "end": "2026-03-02T15:30:00+00:00"}
+    ]
+
+
+def test_a_team_is_its_members(staff: Mirror, grace: Mirror, client: Client) -> None:
+    team = Team.objects.create(name="Support", slug="support")
+    team.members.add(staff.user, grace.user)
+    body = client.get(URL, {**WINDOW, "team": "support"}).json()
+    assert set(body["users"]) == {str(staff.user.pk), str(grace.user.pk)}
+    assert client.get(URL, {**WINDOW, "team": "nobody"}).status_code == 400
+
+
+def test_one_forbidden_user_forbids_the_request(ada: Mirror, grace: Mirror, client: Client) -> None:
+    own = client.get(URL, {**WINDOW, "users": str(ada.user.pk)})
+    assert own.status_code == 200  # one's own id needs no permission
+    response = client.get(URL, {**WINDOW, "users": f"{ada.user.pk},{grace.user.pk}"})
+    assert response.status_code == 403 and "error" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"users": "1,2,3,4"}, "at most 3"),
+        ({"users": "1,x"}, "is not a user id"),
+        ({"users": " , "}, "'users' is empty"),
+        ({"users": "1", "team": "support"}, "only one of"),
+        ({"user": "1", "users": "1"}, "only one of"),
+        ({"user": "99999999999999999999999"}, "is not a user id"),
+    ],
+)
+def test_malformed_or_too_many_users_is_400_before_any_permission(
+    ada: Mirror, client: Client, settings: Any, extra: dict[str, str], message: str
+) -> None:
+    settings.CALCACHE_AVAILABILITY_MAX_USERS = 3
+    response = client.get(URL, {**WINDOW, **extra})
+    assert response.status_code == 400 and message in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"start": "9999-12-01T00:00:00Z", "end": "9999-12-08T00:00:00Z"},
+        {"start": "0001-01-01T00:00:00+05:00", "end": "0001-01-02T00:00:00Z"},
+        {"start": "9999-12-31T20:00:00-05:00", "end": "9999-12-31T22:00:00-05:00"},
+        {"start": "1969-12-31T00:00:00Z", "end": "1970-01-02T00:00:00Z"},
+    ],
+)
+def test_windows_no_calendar_needs_are_400(
+    ada: Mirror, client: Client, window: dict[str, str]
+) -> None:
+    response = client.get(URL, window)
+    assert response.status_code == 400 and "1970 to 2100" in response.json()["error"]
+
+
+def test_a_spent_live_budget_is_429_with_retry_after(
+    ada: Mirror, client: Client, settings: Any
+) -> None:
+    settings.CALCACHE_JSON_CACHE_ENABLED = False
+    settings.CALCACHE_LIVE_CALLS_PER_MINUTE = 2
+    for _ in range(2):
+        assert client.get(URL, WINDOW).status_code == 200
+    response = client.get(URL, WINDOW)
+    assert response.status_code == 429 and "error" in response.json()
+    assert 1 <= int(response["Retry-After"]) <= 60

@@ -86,7 +86,19 @@ def test_me_pages_between_weeks(ada: Mirror, client: Client) -> None:
     assert blocks(before) == [] and "0 busy blocks" in before
 
 
-@pytest.mark.parametrize("raw", ["", "yesterday", "2026-13-01", "0001-01-01", "9999-12-27"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "yesterday",
+        "2026-13-01",
+        "0001-01-01",
+        "9999-12-27",
+        "9999-12-13",
+        "2100-01-04",
+        "1969-12-29",
+    ],
+)
 def test_me_bad_week_is_this_week(ada: Mirror, client: Client, raw: str) -> None:
     response = client.get(ME, {"week": raw})
     assert response.status_code == 200
