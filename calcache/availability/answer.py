@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from waffle import switch_is_active
 
 import flags
@@ -203,6 +203,8 @@ def _read_sql(
     """The SQL read and the users it answers for (none, when it failed)."""
     if readers:
         try:
+            if not connection.in_atomic_block:  # autocommit: a failed read leaves nothing
+                return read_users(user_ids=user_ids, start=start, end=end, readers=readers), readers
             # A savepoint: a failed SQL read must not poison the caller's transaction.
             with transaction.atomic():
                 return read_users(user_ids=user_ids, start=start, end=end, readers=readers), readers
