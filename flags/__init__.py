@@ -8,6 +8,7 @@ entry point the rest of the code uses.
 - ``bucketing``: the deterministic percentage rule, independent of requests.
 - ``selectors``: who is in a flag (counts and bulk decisions).
 - ``names``: the flag and switch names calcache ships.
+- ``memo``: answers kept in the process for a second (changes here clear it at once).
 
 Imports nothing of ``calcache``.
 """
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from flags.models import Team
 
-__all__ = ["UnknownFlag", "is_enabled"]
+__all__ = ["UnknownFlag", "is_enabled", "switch_is_active"]
 
 
 def is_enabled(
@@ -40,11 +41,21 @@ def is_enabled(
     The answer for a user is the same with and without a request, in any
     process, and stays on while the flag's percentage only grows.
     """
-    from flags.models import Flag  # the app registry is not ready when this package loads
+    from flags.models import Flag, decide_for  # the registry is not ready when this loads
 
     if user is None and request is not None:
         user = getattr(request, "user", None)
-    flag = Flag.get(name)
-    if not flag.pk:
+    state = Flag.state_of(name)
+    if state is None:
         return Flag.missing_flag_answer(name)
-    return flag.is_enabled_for(user=user, team=team, user_id=user_id)
+    return decide_for(state, user=user, team=team, user_id=user_id)
+
+
+def switch_is_active(name: str) -> bool:
+    """Whether the waffle switch ``name`` is on (``waffle.switch_is_active``), from this
+    process's memo for at most ``flags.memo.MEMO_SECONDS``."""
+    import waffle
+
+    from flags.memo import memo
+
+    return memo.get(("switch", name), lambda: bool(waffle.switch_is_active(name)))

@@ -23,6 +23,7 @@ from waffle.utils import get_cache, keyfmt
 from flags.bucketing import FlagState, Subject, decide
 from flags.conf import conf
 from flags.exceptions import UnknownFlag
+from flags.memo import memo
 
 logger = logging.getLogger("flags")
 _warned_missing: set[str] = set()
@@ -92,10 +93,25 @@ class Flag(AbstractUserFlag):
         keys.append(keyfmt(FLAG_TEAMS_CACHE_KEY, self.name))
         return keys
 
+    def flush(self) -> None:
+        memo.clear()
+        super().flush()
+
     def flush_now_and_on_commit(self) -> None:
         """Flush now (read-your-writes) and again after commit (no stale re-cache)."""
         self.flush()
         transaction.on_commit(self.flush)
+
+    @classmethod
+    def state_of(cls, name: str) -> FlagState | None:
+        """The named flag's state (None when no row has that name), from this process's
+        memo, else waffle's cache."""
+
+        def load() -> FlagState | None:
+            flag = cls.get(name)
+            return flag.state() if flag.pk else None
+
+        return memo.get(("flag", name), load)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         super().save(*args, **kwargs)
@@ -139,21 +155,7 @@ class Flag(AbstractUserFlag):
     ) -> bool:
         """Whether the flag is on for ``user`` (any user model instance, or an existing
         user's ``user_id``) and/or ``team``."""
-        state = self.state()
-        if user is not None:
-            user_id = getattr(user, "pk", None)
-            if user_id is not None and not getattr(user, "is_authenticated", True):
-                user_id = None
-        needs_memberships = state.everyone is None and user_id is not None
-        subject = Subject(
-            user_id=user_id,
-            user_group_ids=(
-                user_group_ids(user_id) if needs_memberships and state.group_ids else frozenset()
-            ),
-            user_team_ids=user_team_ids(user_id) if needs_memberships else frozenset(),
-            team_id=team.pk if team is not None else None,
-        )
-        return decide(state, subject, bucket_by_team=conf.bucket_by_team)
+        return decide_for(self.state(), user=user, team=team, user_id=user_id)
 
     def is_active(self, request: HttpRequest, read_only: bool = False) -> bool | None:
         """waffle's entry point (template tags, decorators): same answer as ``is_enabled``."""
@@ -180,6 +182,33 @@ class Flag(AbstractUserFlag):
 
     def is_active_for_user(self, user: Any) -> bool | None:
         return self.is_enabled_for(user=user)
+
+
+def decide_for(
+    state: FlagState, *, user: Any = None, team: Team | None = None, user_id: Any = None
+) -> bool:
+    """The flag rule for ``user`` (an instance; an anonymous one counts as nobody) or
+    ``user_id``, and/or ``team``; memberships from this process's memo or the cache."""
+    if user is not None:
+        user_id = getattr(user, "pk", None)
+        if user_id is not None and not getattr(user, "is_authenticated", True):
+            user_id = None
+    needs_memberships = state.everyone is None and user_id is not None
+    subject = Subject(
+        user_id=user_id,
+        user_group_ids=(
+            memo.get(("groups", user_id), lambda: user_group_ids(user_id))
+            if needs_memberships and state.group_ids
+            else frozenset()
+        ),
+        user_team_ids=(
+            memo.get(("teams", user_id), lambda: user_team_ids(user_id))
+            if needs_memberships
+            else frozenset()
+        ),
+        team_id=team.pk if team is not None else None,
+    )
+    return decide(state, subject, bucket_by_team=conf.bucket_by_team)
 
 
 def _cached_ids(key_template: str, user_id: object, load: Any) -> frozenset[int]:
@@ -233,6 +262,7 @@ def user_group_ids(user_id: object) -> frozenset[int]:
 
 def flush_user_memberships(user_ids: Any) -> None:
     """Forget the cached team and group memberships of these users."""
+    memo.clear()
     keys = [
         keyfmt(template, str(user_id))
         for user_id in user_ids

@@ -11,8 +11,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from waffle.models import Switch
 
+from flags.memo import memo
 from flags.models import Flag, Team, flush_user_memberships, m2m_columns
 
 _PENDING_ATTR = "_flags_pending_flush"
@@ -116,3 +118,12 @@ def connect() -> None:
         m2m_changed.connect(user_groups_changed, sender=groups.through, dispatch_uid="flags-groups")
     pre_delete.connect(team_pre_delete, sender=Team, dispatch_uid="flags-team-pre-delete")
     post_delete.connect(team_post_delete, sender=Team, dispatch_uid="flags-team-post-delete")
+    # waffle flushes its own cache for a switch; this process's memo must follow at once
+    # (the automatic rollback turns the kill switch on and must be obeyed right away).
+    post_save.connect(switch_changed, sender=Switch, dispatch_uid="flags-switch-saved")
+    post_delete.connect(switch_changed, sender=Switch, dispatch_uid="flags-switch-deleted")
+
+
+def switch_changed(sender: Any, **kwargs: Any) -> None:
+    memo.clear()
+    transaction.on_commit(memo.clear)

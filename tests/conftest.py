@@ -23,14 +23,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
-    # The database is rolled back after every test; the flag cache and the
-    # unflushed availability counters must be too.
+    # The database is rolled back after every test; the flag cache, the flags' process
+    # memo and the unflushed availability counters must be too.
     from calcache.availability.stats import stats
+    from flags.memo import memo
 
     cache.clear()
+    memo.clear()
     stats.reset()
     yield
     cache.clear()
+    memo.clear()
     stats.reset()
 
 

@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
-from waffle import switch_is_active
 
 import flags
 from calcache.availability import budget, json_cache
@@ -70,7 +69,7 @@ class Availability:
 
 def sql_read_allowed(user: Any) -> bool:
     """The read flag is on for the user (an object or an id) and the kill switch is off."""
-    if switch_is_active(KILL_SWITCH):
+    if flags.switch_is_active(KILL_SWITCH):
         return False
     if hasattr(user, "pk"):
         return flags.is_enabled(READ_FLAG, user=user)

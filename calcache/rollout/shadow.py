@@ -31,6 +31,7 @@ from calcache.availability.sql import busy_intervals, sync_coverage
 from calcache.conf import conf
 from calcache.intervals import Interval, merge_intervals
 from calcache.models import CacheComparison, RolloutEvent
+from flags.memo import memo
 from flags.names import KILL_SWITCH, WRITE_FLAG
 
 logger = logging.getLogger("calcache.shadow")
@@ -209,6 +210,7 @@ def check_rollback() -> bool:
         switch.active = True
         switch.save()
         switch.flush()  # waffle flushes only on commit; this process must stop reading SQL now
+        memo.clear()
         RolloutEvent.objects.create(
             action="automatic rollback",
             reason=(
