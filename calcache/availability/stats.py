@@ -1,5 +1,10 @@
 """Per-minute counts and latencies of availability answers by source (``AvailabilityStat``),
-the figures the dashboard draws."""
+the figures the dashboard draws.
+
+Counted in memory and written every ``STATS_FLUSH_SECONDS``. Inside a request the write
+waits for ``request_finished`` (after the response is on its way), so no answer waits
+for it; elsewhere (commands, workers) the call that finds the counters due writes them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from contextvars import ContextVar
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -20,6 +27,7 @@ logger = logging.getLogger("calcache.availability")
 
 SOURCES = ("sql", "json", "live", "mixed")
 STATS_FLUSH_SECONDS = 10.0
+_in_request: ContextVar[bool] = ContextVar("calcache_stats_in_request", default=False)
 
 
 class _Stats:
@@ -47,6 +55,12 @@ class _Stats:
             entry[1] += int(error)
             entry[2] += seconds * 1000
             entry[3] = max(entry[3], seconds * 1000)
+            due = time.monotonic() - self.last_flush >= STATS_FLUSH_SECONDS
+        if due and not _in_request.get():
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        with self.lock:
             due = time.monotonic() - self.last_flush >= STATS_FLUSH_SECONDS
         if due:
             self.flush()
@@ -89,3 +103,12 @@ class _Stats:
 
 
 stats = _Stats()
+
+
+def request_started(**kwargs: Any) -> None:
+    _in_request.set(True)
+
+
+def request_finished(**kwargs: Any) -> None:
+    _in_request.set(False)
+    stats.flush_if_due()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db.models import Max, Sum
+from django.test import Client
 from django.utils import timezone
 
 from calcache.availability.stats import STATS_FLUSH_SECONDS, stats
@@ -117,3 +119,28 @@ def test_records_from_many_threads_all_count() -> None:
         thread.join()
     stats.flush()
     assert totals()["sql"][:2] == (4000, 0)
+
+
+def test_inside_a_request_the_write_waits_for_the_request_to_finish() -> None:
+    from calcache.availability import stats as module
+
+    module.request_started()
+    stats.last_flush = time.monotonic() - STATS_FLUSH_SECONDS - 1  # due
+    stats.record("sql", 0.001)
+    assert not AvailabilityStat.objects.exists()  # the answer did not wait for the write
+    module.request_finished()
+    assert AvailabilityStat.objects.get().requests == 1
+
+
+def test_a_request_through_django_flushes_due_counters_when_it_finishes(
+    client: Client, user: Any
+) -> None:
+    client.force_login(user)
+    stats.record("json", 0.002)
+    stats.last_flush = time.monotonic() - STATS_FLUSH_SECONDS - 1
+    response = client.get(
+        "/calendar-cache/availability/",
+        {"start": "2026-03-02T00:00:00Z", "end": "2026-03-03T00:00:00Z"},
+    )
+    assert response.status_code == 200
+    assert AvailabilityStat.objects.filter(source="json").get().requests == 1
