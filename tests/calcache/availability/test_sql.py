@@ -283,3 +283,19 @@ def test_read_users_lists_every_calendar_with_its_coverage(calendar: SelectedCal
     assert read.rows == [(T0 + HOUR, T0 + 2 * HOUR)]  # only the covered calendar's
     nobody = read_users(user_ids=[user.pk], start=T0, end=T0 + DAY, readers=[])[user.pk]
     assert nobody.rows == [] and len(nobody.calendars) == 2
+
+
+def test_ids_are_padded_for_the_generic_plan_without_changing_answers(
+    calendar: SelectedCalendar,
+) -> None:
+    from calcache.availability.sql import GENERIC_PLAN_IDS, _padded
+
+    assert _padded([]) == []
+    assert _padded([7]) == [7] * GENERIC_PLAN_IDS
+    assert _padded([1, 2]) == [1, 2] + [2] * (GENERIC_PLAN_IDS - 2)
+    many = list(range(GENERIC_PLAN_IDS + 3))
+    assert _padded(many) == many
+    store(calendar, T0 + HOUR, T0 + 2 * HOUR)
+    user_id = calendar.credential.user.pk
+    read = read_users(user_ids=[user_id], start=T0, end=T0 + DAY)[user_id]  # every calendar
+    assert len(read.calendars) == 1 and read.rows == [(T0 + HOUR, T0 + 2 * HOUR)]
