@@ -1,11 +1,15 @@
-"""What the benchmark scripts share: the log line and the database set-up."""
+"""What the benchmark scripts share: the log line, percentiles, timing one call and the
+database set-up."""
 
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +19,22 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/calcache_bench"
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "n": 0}
+    if len(values) == 1:
+        return {"p50": values[0], "p95": values[0], "p99": values[0], "n": 1}
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": q[49], "p95": q[94], "p99": q[98], "n": len(values)}
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """``fn()`` and how long it took, in milliseconds."""
+    began = time.perf_counter()
+    value = fn()
+    return value, (time.perf_counter() - began) * 1000
 
 
 def ensure_postgres_database(url: str) -> None:

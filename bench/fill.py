@@ -417,9 +417,10 @@ class Filler:
             self.restore_indexes()  # after an interrupted run
 
     # --- one step -------------------------------------------------------------------
-    def grow(self, events: int, users: int) -> dict[str, Any]:
+    def grow(self, events: int, users: int, *, vacuum: bool = True) -> dict[str, Any]:
         """Add users (with credentials and 3-7 calendars each) and events until the table
-        holds ``events`` events of ``users`` users, plus the tail's share."""
+        holds ``events`` events of ``users`` users, plus the tail's share; then VACUUM
+        ANALYZE (ANALYZE on SQLite) unless ``vacuum`` is False (a freshly loaded table)."""
         from django.db import connection
 
         began = time.perf_counter()
@@ -453,8 +454,9 @@ class Filler:
                 timings["index_seconds"] = time.perf_counter() - mark
         self._add_selections(new_calendars, step)
         mark = time.perf_counter()
-        with connection.cursor() as cur:
-            cur.execute("VACUUM ANALYZE" if self.vendor == "postgresql" else "ANALYZE")
+        if vacuum:
+            with connection.cursor() as cur:
+                cur.execute("VACUUM ANALYZE" if self.vendor == "postgresql" else "ANALYZE")
         timings["vacuum_seconds"] = time.perf_counter() - mark
         seconds = time.perf_counter() - began
         result.seconds += seconds

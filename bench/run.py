@@ -1,8 +1,10 @@
 """calcache benchmark: the SQL cache side by side with the legacy JSON cache it replaces,
-the sync end to end, and how both scale.
+the product's availability path from the function to HTTP, the sync end to end, and how
+they scale.
 
     .venv/bin/python bench/run.py [--events 5000000] [--quick] [--sqlite]
-                                  [--only reads,writes,e2e,scaling,celery,cleanup]
+                                  [--only availability,reads,fresh,users,mixed,http,
+                                          writes,e2e,scaling,celery,cleanup]
                                   [--database-url postgres://...] [--samples 300]
 
 (``make bench BENCH_ARGS="--quick"``.) Creates what it needs: the PostgreSQL database of
@@ -12,13 +14,36 @@ bench/results/. Migrates it, fills it (bench/fill.py: parallel COPY on PostgreSQ
 the event table's unique constraint and busy index rebuilt after each big step;
 executemany on SQLite; the same generator makes the writes' events and the emulator's)
 and measures, interleaved in one run, these sections (``--only``
-picks some; each is one function, its figures one key of the results):
+picks some; each is one function, its figures one key of the results). Throughout, the
+product runs as at stage 4 with shadow comparisons (bench/availability.py
+``product_path``): ``calendar-cache-sql`` and ``calendar-cache-sql-write`` on for
+everyone, the kill switch off, ``CALCACHE_SHADOW_SAMPLE_RATE`` as configured (0.05) and
+the sampled comparisons run by the in-process ``ThreadPoolRunner``.
 
-* ``reads``: availability reads for 1 day / 1 week / 1 month windows over random users:
-  ``calcache.selectors.busy_intervals`` (the ORM path), the very SQL it sent replayed on a
-  raw psycopg cursor, server time from EXPLAIN (ANALYZE) (PostgreSQL), and
-  ``calcache.availability.json_cache.cached_busy`` on JSON blobs built from the same
-  events; every sample's answers are compared and mismatches counted and printed;
+* ``reads``: availability reads for 1 day / 1 week / 1 month windows over random users,
+  per sample in rotated order: ``calcache.services.get_availability`` (the product path;
+  its calls also split by whether they handed a comparison over and whether one was
+  running in the background), ``calcache.selectors.busy_intervals`` (prepared), the
+  baseline JSON row read (bench/availability.py ``JsonRowReader``: the legacy month blob's
+  row by its key, prepared, on a plain connection, JSON decoded, clipped and merged),
+  ``calcache.availability.json_cache.cached_busy`` (our ORM JSON path) on blobs built from
+  the same events, and busy_intervals' SQL replayed unprepared on a raw psycopg cursor,
+  with server time from EXPLAIN (ANALYZE) (PostgreSQL); the SQL/JSON ratio is against the
+  JSON row read; every answer is compared with busy_intervals' and mismatches printed;
+* ``fresh`` (PostgreSQL; during the fill): the last fill step is left without VACUUM or
+  ANALYZE (autovacuum held off): ``busy_intervals`` beside the JSON row read for users of
+  that step, then ``VACUUM ANALYZE`` and the same samples again, each time with the plans
+  (``EXPLAIN (ANALYZE, FORMAT JSON)`` of the prepared statement, by ``EXPLAIN EXECUTE``,
+  and of the literal SQL: node types, indexes, heap fetches, rows filtered out);
+* ``users``: ``get_availability_for_users`` for 1, 5, 25 and 100 users a call beside one
+  user's ``get_availability``;
+* ``mixed``: users with one calendar SQL does not cover (its sync window emptied) and a
+  JSON blob answering it: ``get_availability`` (source "mixed"), ``busy_intervals`` and
+  the JSON row read;
+* ``http`` (bench/http_bench.py): ``GET /calendar-cache/availability/`` under gunicorn
+  (sync workers, bench/http_site.py) against a trivial login-required JSON view of the
+  same site, 1 / 8 / 32 concurrent loopback clients signed in with session cookies,
+  requests/s of each and the ratio;
 * ``writes``: the sync write path (bench/write_path.py): ``apply_page`` vs the per-row
   upsert baseline (one ``update_or_create`` per event, all in one transaction), new rows
   and updates;
@@ -27,18 +52,20 @@ picks some; each is one function, its figures one key of the results):
   database, events/s, split into HTTP + parse, mapping and DB + engine by timing the same
   listing (``GoogleCalendarClient.iter_event_pages``) and its mapping alone in the same
   rounds;
-* ``scaling``: ``scaling-reads``, the p50 of ``busy_intervals`` after each step as the same
-  table grows (100k, 1M, 5M events by default), and ``scaling-sync``,
-  ``manage.py sync_calendars --workers 1/2/4 --full`` over 120 calendars of the emulator,
-  as calendars/min and events/s, and ``celery``, the same calendars as one
-  ``calcache.sync_calendar`` message each through a real broker (``--broker-url``, default
-  Redis) to ``celery -A project worker --concurrency 1/2/4`` (bench/celery_bench.py);
+* ``scaling``: ``scaling-reads``, the p50 of ``busy_intervals`` and ``get_availability``
+  after each step as the same table grows (100k, 1M, 5M events by default), and
+  ``scaling-sync``, ``manage.py sync_calendars --workers 1/2/4 --full`` over 120 calendars
+  of the emulator, as calendars/min and events/s, and ``celery``, the same calendars as
+  one ``calcache.sync_calendar`` message each through a real broker (``--broker-url``,
+  default Redis) to ``celery -A project worker --concurrency 1/2/4``
+  (bench/celery_bench.py);
 * ``cleanup``: ``cleanup_calendar_cache`` rows/s on an old tail, and the p99 of
   ``busy_intervals`` from a second process during cleanup vs idle.
 
-Prints a table and writes bench/results/<date>.json for a complete default run
-(``--quick``: quick-<date>.json; a partial or resized run: partial-<date>.json.tmp; both
-gitignored). Asserts nothing about timings.
+``availability`` names fresh, reads, users, mixed and http. Prints a table, with goals
+met or missed (never asserted), and writes bench/results/<date>.json for a complete
+default run (``--quick``: quick-<date>.json; a partial or resized run:
+partial-<date>.json.tmp; both gitignored). Asserts nothing about timings.
 """
 
 from __future__ import annotations
@@ -52,9 +79,11 @@ import random
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -62,28 +91,53 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.availability import (  # noqa: E402
+    WINDOWS,
+    JsonRowReader,
+    Sample,
+    ShadowWatch,
+    autovacuum_held_off,
+    build_json_cache,
+    busy_params,
+    interleaved,
+    measure_fresh_phase,
+    measure_mixed,
+    measure_users,
+    ms_of,
+    pick_samples,
+    product_path,
+    reset_autovacuum,
+    vacuum_analyze,
+)
 from bench.celery_bench import DEFAULT_BROKER, measure_celery_workers  # noqa: E402
-from bench.common import DEFAULT_URL, RESULTS, log, setup_database  # noqa: E402
+from bench.common import DEFAULT_URL, RESULTS, log, percentiles, setup_database, timed  # noqa: E402
 from bench.fill import Fill, Filler, default_workers  # noqa: E402
+from bench.http_bench import measure_http  # noqa: E402
 from bench.sync_bench import measure_e2e, measure_sync_workers  # noqa: E402
 from bench.write_path import measure_writes  # noqa: E402
 
-WINDOWS = {"1 day": 1, "1 week": 7, "1 month": 30}
 CLEANUP_DAYS = 120
-# Run order. "scaling" on the command line means both of its parts.
-SECTIONS = ("reads", "writes", "e2e", "scaling-reads", "scaling-sync", "celery", "cleanup")
-ALIASES = {"scaling": ("scaling-reads", "scaling-sync", "celery")}
+USERS_PER_CALL = (1, 5, 25, 100)
+# Run order ("fresh" and "scaling-reads" run during the fill). An alias names several.
+SECTIONS = (
+    "fresh",
+    "reads",
+    "users",
+    "mixed",
+    "http",
+    "writes",
+    "e2e",
+    "scaling-reads",
+    "scaling-sync",
+    "celery",
+    "cleanup",
+)
+ALIASES = {
+    "scaling": ("scaling-reads", "scaling-sync", "celery"),
+    "availability": ("fresh", "reads", "users", "mixed", "http"),
+}
 # Sections that need the filled table (the others bring their own data).
-NEEDS_FILL = {"reads", "scaling-reads", "cleanup"}
-
-
-def percentiles(values: Sequence[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "n": 0}
-    if len(values) == 1:
-        return {"p50": values[0], "p95": values[0], "p99": values[0], "n": 1}
-    q = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50": q[49], "p95": q[94], "p99": q[98], "n": len(values)}
+NEEDS_FILL = {"fresh", "reads", "users", "mixed", "http", "scaling-reads", "cleanup"}
 
 
 # --- set-up -------------------------------------------------------------------------------
@@ -113,88 +167,6 @@ def empty_tables() -> None:
 # --- availability reads -------------------------------------------------------------------
 
 
-@dataclass
-class Sample:
-    window: str
-    user: Any
-    start: datetime
-    end: datetime
-    sql: list[str] = field(default_factory=list)  # what busy_intervals sent (PostgreSQL)
-
-
-def pick_samples(
-    rng: random.Random, all_users: list[Any], now: datetime, per_window: int
-) -> list[Sample]:
-    """Random users and windows inside the synced range (starting on a quarter hour)."""
-    users = rng.sample(all_users, min(len(all_users), max(10, per_window // 2)))
-    base = now.replace(minute=0, second=0, microsecond=0)
-    samples = []
-    for _ in range(per_window):
-        for window, days in WINDOWS.items():
-            start = base + timedelta(days=rng.randrange(-30, 120), minutes=15 * rng.randrange(96))
-            samples.append(Sample(window, rng.choice(users), start, start + timedelta(days=days)))
-    rng.shuffle(samples)
-    return samples
-
-
-def build_json_cache(samples: list[Sample], now: datetime) -> int:
-    """The legacy blobs the samples need: one freeBusy-shaped value per widened key, from
-    the same events (busy per calendar, merged, clipped to the key's months)."""
-    from django.db.models import Q
-
-    from calcache.availability.json_cache import JSON_CACHE_TTL, cache_key
-    from calcache.availability.live import iso as _iso
-    from calcache.availability.live import month_bounds
-    from calcache.models import CalendarCache, CalendarEvent, SelectedCalendar
-    from calcache.selectors import merge_intervals
-
-    wanted: dict[tuple[int, str], tuple[list[str], datetime, datetime]] = {}
-    for sample in samples:
-        for credential_id in {
-            c.credential_id
-            for c in SelectedCalendar.objects.filter(credential__user=sample.user, enabled=True)
-        }:
-            ids = sorted(
-                SelectedCalendar.objects.filter(
-                    credential_id=credential_id, enabled=True
-                ).values_list("calendar_id", flat=True)
-            )
-            time_min, time_max = month_bounds(sample.start, sample.end)
-            wanted[(credential_id, cache_key(ids, time_min, time_max))] = (ids, time_min, time_max)
-    rows = []
-    for (credential_id, key), (ids, time_min, time_max) in wanted.items():
-        per_calendar: dict[str, list[tuple[datetime, datetime]]] = {cal: [] for cal in ids}
-        events = (
-            CalendarEvent.objects.filter(Q(credential_id=credential_id, calendar_id__in=ids))
-            .busy()
-            .overlapping(time_min, time_max)
-            .values_list("calendar_id", "start_time", "end_time")
-        )
-        for cal, start, end in events:
-            per_calendar[cal].append((start, end))
-        value = {
-            "kind": "calendar#freeBusy",
-            "timeMin": _iso(time_min),
-            "timeMax": _iso(time_max),
-            "calendars": {
-                cal: {
-                    "busy": [
-                        {"start": _iso(s), "end": _iso(e)}
-                        for s, e in merge_intervals(busy, start=time_min, end=time_max)
-                    ]
-                }
-                for cal, busy in per_calendar.items()
-            },
-        }
-        rows.append(
-            CalendarCache(
-                credential_id=credential_id, key=key, value=value, expires_at=now + JSON_CACHE_TTL
-            )
-        )
-    CalendarCache.objects.bulk_create(rows, batch_size=500)
-    return len(rows)
-
-
 def capture_sql(samples: list[Sample]) -> None:
     """The exact statements busy_intervals sends for each sample (untimed pass)."""
     from django.db import connection
@@ -212,14 +184,7 @@ def capture_sql(samples: list[Sample]) -> None:
         connection.ensure_connection()
         renderer = psycopg.ClientCursor(connection.connection)
         for sample in samples:
-            params = {
-                "user_ids": [sample.user.pk],
-                "readers": [sample.user.pk],
-                "every": True,
-                "start": sample.start.astimezone(UTC),
-                "end": sample.end.astimezone(UTC),
-            }
-            sample.sql = [renderer.mogrify(_PG_READ_SQL, params)]
+            sample.sql = [renderer.mogrify(_PG_READ_SQL, busy_params(sample))]
             busy_intervals(user=sample.user, start=sample.start, end=sample.end)  # warm-up
         return
     for sample in samples:
@@ -228,21 +193,31 @@ def capture_sql(samples: list[Sample]) -> None:
         sample.sql = [q["sql"] for q in ctx.captured_queries]
 
 
+READ_PATHS = ("product", "sql", "raw", "blob", "json")
+
+
 def measure_reads(
-    samples: list[Sample], raw: Any, explain_per_window: int
+    samples: list[Sample],
+    raw: Any,
+    explain_per_window: int,
+    blob: JsonRowReader,
+    watch: ShadowWatch | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
+    """Per sample, in an order rotated sample by sample: ``get_availability`` (the product
+    path), ``busy_intervals``, the JSON row read (the baseline), ``cached_busy`` (our ORM
+    JSON path) and, on PostgreSQL, busy_intervals' SQL unprepared; every answer compared
+    with busy_intervals'. ``watch``: get_availability's calls are told apart by whether
+    they handed a comparison over, and whether one was running in the background."""
     from calcache.availability.json_cache import cached_busy
     from calcache.selectors import busy_intervals, merge_intervals
+    from calcache.services import get_availability
 
     times: dict[tuple[str, str], list[float]] = {}
     mismatches: list[str] = []
-    counts = {"orm_vs_json": 0, "raw_vs_orm": 0, "json_missing": 0}
+    counts = {"orm_vs_json": 0, "raw_vs_orm": 0, "json_missing": 0, "product": 0, "blob": 0}
     intervals: list[int] = []
-
-    def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-        began = time.perf_counter()
-        value = fn()
-        return value, (time.perf_counter() - began) * 1000
+    sources: Counter[str] = Counter()
+    tagged: list[tuple[float, bool, bool]] = []  # (ms, handed one over, one in the background)
 
     def run_raw(sample: Sample) -> list[tuple[datetime, datetime]]:
         assert raw is not None
@@ -257,19 +232,27 @@ def measure_reads(
         return merge_intervals(rows, start=sample.start, end=sample.end)
 
     for number, sample in enumerate(samples):
+        asked = {"user": sample.user, "start": sample.start, "end": sample.end}
         paths: list[tuple[str, Callable[[], Any]]] = [
-            ("sql", partial(busy_intervals, user=sample.user, start=sample.start, end=sample.end)),
-            ("json", partial(cached_busy, user=sample.user, start=sample.start, end=sample.end)),
+            ("product", partial(get_availability, **asked)),
+            ("sql", partial(busy_intervals, **asked)),
+            ("blob", partial(blob.read, sample)),
+            ("json", partial(cached_busy, **asked)),
         ]
         if raw is not None:
             paths.append(("raw", partial(run_raw, sample)))
-        if number % 2:
-            paths.reverse()  # alternate which path goes first, so noise hits both alike
+        shift = number % len(paths)  # rotate the order, so noise hits every path alike
         answers: dict[str, Any] = {}
-        for name, fn in paths:
-            answers[name], ms = timed(fn)
+        for name, fn in paths[shift:] + paths[:shift]:
+            if name == "product" and watch is not None:
+                handed, background = watch.handed, watch.busy()
+                answers[name], ms = timed(fn)
+                tagged.append((ms, watch.handed > handed, background or watch.busy()))
+            else:
+                answers[name], ms = timed(fn)
             times.setdefault((sample.window, name), []).append(ms)
         intervals.append(len(answers["sql"]))
+        sources[answers["product"].source] += 1
         where = (
             f"user {sample.user.pk} [{sample.start:%Y-%m-%d %H:%M}, {sample.end:%Y-%m-%d %H:%M})"
         )
@@ -284,6 +267,11 @@ def measure_reads(
                 f"{sample.window}: SQL != JSON for {where}: only SQL {only_sql}, "
                 f"only JSON {only_json}"
             )
+        for name, label in (("product", "get_availability"), ("blob", "JSON row read")):
+            got = answers[name].busy if name == "product" else answers[name]
+            if got != answers["sql"]:
+                counts[name] += 1
+                mismatches.append(f"{sample.window}: {label} != busy_intervals for {where}")
         if "raw" in answers and answers["raw"] != answers["sql"]:
             counts["raw_vs_orm"] += 1
             mismatches.append(f"{sample.window}: raw SQL != ORM for {where}")
@@ -299,20 +287,35 @@ def measure_reads(
                     row = cur.fetchone()
                 plan = row[0][0]
                 explain.setdefault(window, []).append(float(plan["Execution Time"]))
+
+    def entry_of(values: dict[str, list[float]]) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            name: percentiles(values[name]) for name in READ_PATHS if values.get(name)
+        }
+        # SQL/JSON: against the raw JSON row read, the fastest read of what SQL replaces
+        entry["sql_json_p50_ratio"] = entry["sql"]["p50"] / entry["blob"]["p50"]
+        entry["sql_orm_json_p50_ratio"] = entry["sql"]["p50"] / entry["json"]["p50"]
+        entry["product_sql_p50_ratio"] = entry["product"]["p50"] / entry["sql"]["p50"]
+        entry["product_json_p50_ratio"] = entry["product"]["p50"] / entry["blob"]["p50"]
+        return entry
+
     result: dict[str, Any] = {"windows": {}, "mismatch_counts": counts}
     for window in WINDOWS:
-        entry: dict[str, Any] = {}
-        for name in ("sql", "raw", "json"):
-            if (window, name) in times:
-                entry[name] = percentiles(times[(window, name)])
+        entry = entry_of({name: v for (w, name), v in times.items() if w == window})
         if window in explain:
             entry["server"] = percentiles(explain[window])
-        entry["sql_json_p50_ratio"] = entry["sql"]["p50"] / entry["json"]["p50"]
         result["windows"][window] = entry
-    all_sql = [ms for (w, n), v in times.items() if n == "sql" for ms in v]
-    all_json = [ms for (w, n), v in times.items() if n == "json" for ms in v]
-    result["all"] = {"sql": percentiles(all_sql), "json": percentiles(all_json)}
-    result["all"]["sql_json_p50_ratio"] = result["all"]["sql"]["p50"] / result["all"]["json"]["p50"]
+    result["all"] = entry_of(
+        {name: [ms for (w, n), v in times.items() if n == name for ms in v] for name in READ_PATHS}
+    )
+    if tagged:
+        result["product_calls"] = {
+            "sampled": percentiles([ms for ms, handed, _ in tagged if handed]),
+            "not_sampled": percentiles([ms for ms, handed, _ in tagged if not handed]),
+            "comparison_running": percentiles([ms for ms, _, bg in tagged if bg]),
+            "no_comparison_running": percentiles([ms for ms, _, bg in tagged if not bg]),
+        }
+    result["sources"] = dict(sources)
     result["samples"] = len(samples)
     result["busy_intervals_per_answer_median"] = statistics.median(intervals) if intervals else 0
     return result, mismatches
@@ -422,21 +425,32 @@ def measure_cleanup(samples: list[Sample], tail_rows: int, now: datetime) -> dic
 def measure_read_p50(
     rng: random.Random, users: list[Any], now: datetime, per_window: int
 ) -> dict[str, Any]:
-    """``busy_intervals`` over random (user, window) samples of the users so far, after an
+    """``busy_intervals`` and ``get_availability`` (shadow sampling off: no JSON blobs
+    here), interleaved, over random (user, window) samples of the users so far, after an
     untimed warm-up pass over 30 of them."""
+    from django.test.utils import override_settings
+
     from calcache.selectors import busy_intervals
+    from calcache.services import get_availability
 
     samples = pick_samples(rng, users, now, per_window)
-    for sample in samples[:30]:
-        busy_intervals(user=sample.user, start=sample.start, end=sample.end)
-    times: dict[str, list[float]] = {}
-    for sample in samples:
-        began = time.perf_counter()
-        busy_intervals(user=sample.user, start=sample.start, end=sample.end)
-        times.setdefault(sample.window, []).append((time.perf_counter() - began) * 1000)
+
+    def paths(sample: Sample) -> list[tuple[str, Callable[[], Any]]]:
+        window = {"user": sample.user, "start": sample.start, "end": sample.end}
+        return [
+            ("sql", partial(busy_intervals, **window)),
+            ("product", partial(get_availability, **window)),
+        ]
+
+    with override_settings(CALCACHE_SHADOW_SAMPLE_RATE=0.0):
+        interleaved(samples[:30], paths)
+        results = interleaved(samples, paths)
     return {
-        "windows": {window: percentiles(times[window]) for window in WINDOWS},
-        "all": percentiles([ms for values in times.values() for ms in values]),
+        "windows": {
+            window: percentiles(ms_of(results, "sql", samples, window)) for window in WINDOWS
+        },
+        "all": percentiles(ms_of(results, "sql")),
+        "product": percentiles(ms_of(results, "product")),
     }
 
 
@@ -457,9 +471,15 @@ class Run:
 
 
 def run_fill(run: Run) -> None:
-    """Fill the table; with ``scaling-reads``, in steps, measuring reads after each."""
+    """Fill the table; with ``scaling-reads``, in steps, measuring reads after each; with
+    ``fresh`` (PostgreSQL), the last step is measured before its VACUUM ANALYZE too."""
+    from django.db import connection
+
     args = run.args
     scaling = "scaling-reads" in args.only
+    fresh = "fresh" in args.only and connection.vendor == "postgresql"
+    if "fresh" in args.only and not fresh:
+        run.result["fresh"] = {"skipped": "n/a (SQLite: no VACUUM, visibility map or EXPLAIN)"}
     sizes = [s for s in args.scaling_sizes if s < args.events] + [args.events]
     if not scaling:
         sizes = [args.events]
@@ -480,24 +500,87 @@ def run_fill(run: Run) -> None:
         users = max(users + 1, min(args.users, 20), round(args.users * size / args.events))
         users = args.users if size == args.events else users
         log(f"filling to {size:,} events of {users:,} users (+ the tail's share)")
-        info = filler.grow(size, users)
-        log(
-            f"  {info['added_rows']:,} rows in {info['seconds']:.1f} s (copy "
-            f"{info['copy_seconds']:.1f} s, indexes {info.get('index_seconds', 0):.1f} s, "
-            f"vacuum {info['vacuum_seconds']:.1f} s)"
-        )
+        last = fresh and size == sizes[-1]
+        joined = len(filler.fill.users)
+        with autovacuum_held_off() if last else nullcontext():
+            info = filler.grow(size, users, vacuum=not last)
+            log(
+                f"  {info['added_rows']:,} rows in {info['seconds']:.1f} s (copy "
+                f"{info['copy_seconds']:.1f} s, indexes {info.get('index_seconds', 0):.1f} s, "
+                f"vacuum {info['vacuum_seconds']:.1f} s)"
+            )
+            if last:
+                run.result["fresh"] = measure_fresh(run, filler.fill.users[joined:])
+                info["vacuum_seconds"] = run.result["fresh"]["vacuum_seconds"]
         if scaling:
             reads = measure_read_p50(sample_rng, filler.fill.users, run.now, args.scaling_samples)
-            log(f"  busy_intervals p50 {reads['all']['p50']:.3f} ms at {size:,} events")
+            log(
+                f"  busy_intervals p50 {reads['all']['p50']:.3f} ms, get_availability p50 "
+                f"{reads['product']['p50']:.3f} ms at {size:,} events"
+            )
             steps.append({**info, "reads": reads})
     run.filled = filler.fill
     if scaling:
-        first, last = steps[0]["reads"]["all"]["p50"], steps[-1]["reads"]["all"]["p50"]
+        first, last_step = steps[0]["reads"], steps[-1]["reads"]
         run.result.setdefault("scaling", {})["reads"] = {
             "samples_per_window": args.scaling_samples,
             "steps": steps,
-            "p50_largest_vs_smallest": last / first,
+            "p50_largest_vs_smallest": last_step["all"]["p50"] / first["all"]["p50"],
+            "product_p50_largest_vs_smallest": last_step["product"]["p50"]
+            / first["product"]["p50"],
         }
+
+
+def measure_fresh(run: Run, users: list[Any]) -> dict[str, Any]:
+    """The users who joined in the last step (their rows all on pages no VACUUM has seen):
+    ``busy_intervals`` beside the JSON row read and the plans, before and after
+    ``VACUUM ANALYZE`` of the event table, the same samples both times."""
+    args = run.args
+    samples = pick_samples(random.Random(f"{args.seed}:fresh"), users, run.now, args.fresh_samples)
+    blobs = build_json_cache(samples, run.now)
+    explain = [
+        sample
+        for window in WINDOWS
+        for sample in [s for s in samples if s.window == window][: args.fresh_explain]
+    ]
+    log(f"fresh table: {len(samples)} samples of {len(users):,} new users, before VACUUM")
+    reader = JsonRowReader(run.url)
+    try:
+        before = measure_fresh_phase(samples, reader, explain)
+        log(f"  busy_intervals p50 {before['sql']['p50']:.3f} ms; VACUUM ANALYZE")
+        seconds = vacuum_analyze()
+        log(f"  VACUUM ANALYZE {seconds:.1f} s; after")
+        after = measure_fresh_phase(samples, reader, explain)
+    finally:
+        reader.close()
+
+    def accesses(phase: dict[str, Any]) -> set[str]:
+        return {
+            f"{scan['node']} {'+'.join(scan['indexes'])}"
+            for plan in phase["plans"]
+            for kind in ("prepared", "literal")
+            if kind in plan
+            for scan in plan[kind]["event_scans"]
+        }
+
+    return {
+        "samples": len(samples),
+        "users": len(users),
+        "json_blobs": blobs,
+        "vacuum_seconds": seconds,
+        "before": before,
+        "after": after,
+        "event_access_before": sorted(accesses(before)),
+        "event_access_after": sorted(accesses(after)),
+        "same_plan": accesses(before) == accesses(after),
+        "busy_index_only": all(
+            plan[kind]["busy_index_only"]
+            for phase in (before, after)
+            for plan in phase["plans"]
+            for kind in ("prepared", "literal")
+            if kind in plan
+        ),
+    }
 
 
 def section_reads(run: Run) -> None:
@@ -516,18 +599,67 @@ def section_reads(run: Run) -> None:
         raw = psycopg.connect(
             run.url, autocommit=True, prepare_threshold=None, cursor_factory=psycopg.ClientCursor
         )
+    reader = JsonRowReader(run.url)
     try:
         capture_sql(run.samples)
-        measure_reads(run.samples[: min(len(run.samples), 30)], raw, 0)  # warm-up, untimed
+        measure_reads(run.samples[: min(len(run.samples), 30)], raw, 0, reader)  # warm-up
         log(f"measuring {len(run.samples):,} availability samples")
-        reads, mismatches = measure_reads(run.samples, raw, 10 if run.args.quick else 30)
+        watch = ShadowWatch()
+        reads, mismatches = measure_reads(
+            run.samples, raw, 10 if run.args.quick else 30, reader, watch
+        )
+        reads["shadow"] = watch.close()
     finally:
+        reader.close()
         if raw is not None:
             raw.close()
     reads["json_blobs"] = blobs
     reads["json_seconds"] = json_seconds
     run.result["reads"] = reads
     run.result["mismatches"] = mismatches
+
+
+def section_users(run: Run) -> None:
+    assert run.filled is not None
+    log(f"get_availability_for_users: {run.args.users_rounds} rounds")
+    run.result["users"] = measure_users(
+        rng=random.Random(f"{run.args.seed}:users"),
+        users=run.filled.users,
+        now=run.now,
+        sizes=USERS_PER_CALL,
+        rounds=run.args.users_rounds,
+        groups=min(run.args.users_rounds, 10),
+    )
+
+
+def section_mixed(run: Run) -> None:
+    assert run.filled is not None
+    log(f"partially covered users: {run.args.mixed_samples} samples")
+    reader = JsonRowReader(run.url)
+    try:
+        run.result["mixed"] = measure_mixed(
+            rng=random.Random(f"{run.args.seed}:mixed"),
+            users=run.filled.users,
+            exclude={sample.user.pk for sample in run.samples},
+            now=run.now,
+            samples=run.args.mixed_samples,
+            reader=reader,
+        )
+    finally:
+        reader.close()
+
+
+def section_http(run: Run) -> None:
+    args = run.args
+    build_json_cache(run.samples, run.now)  # the shadow comparisons' other side
+    log(f"HTTP: gunicorn, {args.http_clients} clients, {args.http_rounds} rounds")
+    run.result["http"] = measure_http(
+        samples=run.samples,
+        clients=args.http_clients,
+        seconds=args.http_seconds,
+        rounds=args.http_rounds,
+        workers=args.http_workers,
+    )
 
 
 def section_writes(run: Run) -> None:
@@ -586,6 +718,9 @@ def section_cleanup(run: Run) -> None:
 # printer in PRINTERS.
 RUNNERS: dict[str, Callable[[Run], None]] = {
     "reads": section_reads,
+    "users": section_users,
+    "mixed": section_mixed,
+    "http": section_http,
     "writes": section_writes,
     "e2e": section_e2e,
     "scaling-sync": section_scaling_sync,
@@ -596,17 +731,77 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
 
 # --- goals --------------------------------------------------------------------------------
 
-Goal = tuple[str, str, bool]
+# (what, the figure, met: True / False, None where it cannot be measured here)
+Goal = tuple[str, str, bool | None]
 
 
 def goals_reads(result: dict[str, Any]) -> list[Goal]:
     reads = result["reads"]["all"]
-    sql, ratio = reads["sql"], reads["sql_json_p50_ratio"]
+    sql, product, row = reads["sql"], reads["product"], reads["blob"]
+    ratio = reads["sql_json_p50_ratio"]
+    vs_sql, vs_row = reads["product_sql_p50_ratio"], reads["product_json_p50_ratio"]
     return [
         ("availability read p50 <= 0.5 ms", f"{sql['p50']:.3f} ms", sql["p50"] <= 0.5),
         ("availability read p99 <= 1.5 ms", f"{sql['p99']:.3f} ms", sql["p99"] <= 1.5),
-        ("SQL/JSON p50 ratio <= 1.0", f"{ratio:.2f}", ratio <= 1.0),
+        (
+            "SQL/JSON p50 ratio <= 1.0",
+            f"{ratio:.2f} (busy_intervals / raw JSON row read)",
+            ratio <= 1.0,
+        ),
+        (
+            "get_availability p50 <= 1.25x busy_intervals",
+            f"{vs_sql:.2f}x ({product['p50']:.3f} vs {sql['p50']:.3f} ms)",
+            vs_sql <= 1.25,
+        ),
+        (
+            "get_availability p50 <= 0.5x JSON row read",
+            f"{vs_row:.2f}x ({product['p50']:.3f} vs {row['p50']:.3f} ms)",
+            vs_row <= 0.5,
+        ),
+        (
+            "get_availability p99 <= 2 ms (shadow on)",
+            f"{product['p99']:.3f} ms",
+            product["p99"] <= 2.0,
+        ),
     ]
+
+
+def goals_fresh(result: dict[str, Any]) -> list[Goal]:
+    fresh = result["fresh"]
+    names = (
+        "busy_intervals <= 0.4x JSON row, before VACUUM",
+        "busy_intervals <= 0.4x JSON row, after VACUUM",
+        "no plan flip across VACUUM (busy index)",
+    )
+    if "skipped" in fresh:
+        return [(name, "n/a (SQLite)", None) for name in names]
+    before, after = fresh["before"]["sql_blob_p50_ratio"], fresh["after"]["sql_blob_p50_ratio"]
+    plan_ok = fresh["same_plan"] and fresh["busy_index_only"]
+    access = "; ".join(fresh["event_access_before"])
+    if not fresh["same_plan"]:
+        access = f"before {access}; after {'; '.join(fresh['event_access_after'])}"
+    return [
+        (names[0], f"{before:.2f}x", before <= 0.4),
+        (names[1], f"{after:.2f}x", after <= 0.4),
+        (names[2], access, plan_ok),
+    ]
+
+
+def goals_users(result: dict[str, Any]) -> list[Goal]:
+    users = result["users"]
+    name = "25 users in one call p50 <= 3x one user"
+    entry = users["sizes"].get("25")
+    if entry is None:
+        return [(name, f"n/a (only {max(map(int, users['sizes']))} users)", None)]
+    figure = f"{entry['vs_one_p50']:.2f}x ({entry['p50']:.3f} vs {users['one']['p50']:.3f} ms)"
+    return [(name, figure, entry["vs_one_p50"] <= 3)]
+
+
+def goals_http(result: dict[str, Any]) -> list[Goal]:
+    clients = result["http"]["clients"]
+    ratios = [entry["ratio"] for entry in clients.values()]
+    figure = f"{' / '.join(f'{r:.2f}x' for r in ratios)} at {' / '.join(clients)} clients"
+    return [("HTTP availability >= 0.8x trivial view", figure, min(ratios) >= 0.8)]
 
 
 def goals_writes(result: dict[str, Any]) -> list[Goal]:
@@ -637,7 +832,15 @@ def goals_scaling(result: dict[str, Any]) -> list[Goal]:
         f"{ratio:.2f}x ({steps[0]['reads']['all']['p50']:.3f} ms at {steps[0]['events']:,}, "
         f"{steps[-1]['reads']['all']['p50']:.3f} ms at {steps[-1]['events']:,})"
     )
-    return [("read p50 flat as rows grow (<= 1.25x)", figure, ratio <= 1.25)]
+    product = reads["product_p50_largest_vs_smallest"]
+    product_figure = (
+        f"{product:.2f}x ({steps[0]['reads']['product']['p50']:.3f} ms, "
+        f"{steps[-1]['reads']['product']['p50']:.3f} ms)"
+    )
+    return [
+        ("read p50 flat as rows grow (<= 1.25x)", figure, ratio <= 1.25),
+        ("get_availability p50 flat as rows grow", product_figure, product <= 1.25),
+    ]
 
 
 def goals_cleanup(result: dict[str, Any]) -> list[Goal]:
@@ -651,6 +854,9 @@ def goals_cleanup(result: dict[str, Any]) -> list[Goal]:
 
 GOALS: dict[str, Callable[[dict[str, Any]], list[Goal]]] = {
     "reads": goals_reads,
+    "fresh": goals_fresh,
+    "users": goals_users,
+    "http": goals_http,
     "writes": goals_writes,
     "e2e": goals_e2e,
     "scaling": goals_scaling,
@@ -665,46 +871,234 @@ def goals(result: dict[str, Any]) -> list[Goal]:
 # --- report -------------------------------------------------------------------------------
 
 
+READ_LABELS = {
+    "product": "get_availability (product)",
+    "sql": "busy_intervals",
+    "raw": "same SQL, unprepared",
+    "server": "server (EXPLAIN ANALYZE)",
+    "blob": "JSON row read (raw, baseline)",
+    "json": "cached_busy (ours, ORM JSON)",
+}
+LABEL = 34
+
+
+def _row(first: str | None, label: str, p: dict[str, Any]) -> str:
+    """A path's percentiles, after a first column (a window; None: no first column)."""
+    line = f"{label:{LABEL}} {p['p50']:8.3f} {p['p95']:8.3f} {p['p99']:8.3f} {p['n']:5}"
+    return line if first is None else f"{first:8} {line}"
+
+
+def _shadow_line(shadow: dict[str, Any]) -> str:
+    pairs = ", ".join(f"{pair} {n}" for pair, n in sorted(shadow["pairs"].items()))
+    return (
+        f"shadow comparisons: {shadow['handed_over']} handed over, {shadow['recorded']} "
+        f"recorded ({pairs or 'none'}), {shadow['mismatched']} mismatched, "
+        f"{shadow['dropped']} dropped"
+    )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n:,}" for name, n in sorted(counts.items())) or "none"
+
+
 def print_reads(result: dict[str, Any]) -> None:
     reads, mismatches = result["reads"], result["mismatches"]
+    product = result["meta"].get("product") or {}
     print(
-        f"Availability reads, ms ({reads['samples']:,} samples, SQL/raw/JSON interleaved; "
-        f"median answer {reads['busy_intervals_per_answer_median']:.0f} intervals)"
+        f"Availability reads, ms ({reads['samples']:,} samples; per sample, in rotated order, "
+        "get_availability, busy_intervals, the JSON row read, cached_busy and the SQL "
+        f"unprepared; median answer {reads['busy_intervals_per_answer_median']:.0f} intervals)"
     )
-    header = f"{'window':8} {'path':28} {'p50':>8} {'p95':>8} {'p99':>8} {'n':>5}"
+    if product:
+        print(
+            f"product path: {', '.join(f'{k} {v}' for k, v in product.items())}; JSON row read:"
+            " the month blob's row by its key, prepared, on a plain connection, JSON decoded,"
+            " clipped and merged"
+        )
+    header = f"{'window':8} {'path':{LABEL}} {'p50':>8} {'p95':>8} {'p99':>8} {'n':>5}"
     print(header)
     print("-" * len(header))
-    names = {
-        "sql": "busy_intervals",
-        "raw": "same SQL, unprepared",
-        "server": "server (EXPLAIN ANALYZE)",
-        "json": "cached_busy (JSON)",
-    }
     for window, entry in reads["windows"].items():
-        for name in ("sql", "raw", "server", "json"):
+        for name, label in READ_LABELS.items():
             if name in entry:
-                p = entry[name]
-                print(
-                    f"{window:8} {names[name]:28} {p['p50']:8.3f} {p['p95']:8.3f} "
-                    f"{p['p99']:8.3f} {p['n']:5}"
-                )
-        print(f"{window:8} {'SQL/JSON p50 ratio':28} {entry['sql_json_p50_ratio']:8.2f}")
+                print(_row(window, label, entry[name]))
+        ratio = entry["sql_json_p50_ratio"]
+        print(f"{window:8} {'SQL/JSON p50 ratio (vs row read)':{LABEL}} {ratio:8.2f}")
     a = reads["all"]
-    for name in ("sql", "json"):
-        p = a[name]
-        print(
-            f"{'all':8} {names[name]:28} {p['p50']:8.3f} {p['p95']:8.3f} {p['p99']:8.3f} {p['n']:5}"
-        )
-    print(f"{'all':8} {'SQL/JSON p50 ratio':28} {a['sql_json_p50_ratio']:8.2f}")
+    calls = reads.get("product_calls", {})
+    print(_row("all", READ_LABELS["product"], a["product"]))
+    for key, label in (
+        ("sampled", "  sampled (handed over)"),
+        ("comparison_running", "  while a comparison ran"),
+        ("no_comparison_running", "  no comparison running"),
+    ):
+        if key in calls and calls[key]["n"]:
+            print(_row("all", label, calls[key]))
+    for name in ("sql", "blob", "json"):
+        print(_row("all", READ_LABELS[name], a[name]))
+    for key, label in (
+        ("sql_json_p50_ratio", "SQL/JSON p50 ratio (vs row read)"),
+        ("sql_orm_json_p50_ratio", "busy_intervals / cached_busy p50"),
+        ("product_sql_p50_ratio", "get_availability / busy_intervals"),
+        ("product_json_p50_ratio", "get_availability / JSON row read"),
+    ):
+        print(f"{'all':8} {label:{LABEL}} {a[key]:8.2f}")
+    print(f"sources: {_counts(reads['sources'])}; {_shadow_line(reads['shadow'])}")
     c = reads["mismatch_counts"]
     print(
-        f"answers compared: SQL vs JSON mismatches {c['orm_vs_json']}, JSON missing "
-        f"{c['json_missing']}, raw vs ORM mismatches {c['raw_vs_orm']}"
+        f"answers compared with busy_intervals: cached_busy {c['orm_vs_json']} (JSON missing "
+        f"{c['json_missing']}), JSON row read {c['blob']}, get_availability {c['product']}, "
+        f"unprepared SQL {c['raw_vs_orm']} mismatches"
     )
     for line in mismatches[:20]:
         print(f"  MISMATCH {line}")
     if len(mismatches) > 20:
         print(f"  ... and {len(mismatches) - 20} more (all in the JSON file)")
+
+
+def _plans(phase: dict[str, Any]) -> list[str]:
+    lines = []
+    for kind in ("prepared", "literal"):
+        plans = [plan[kind] for plan in phase["plans"] if kind in plan]
+        if not plans:
+            continue
+        access = Counter(
+            "; ".join(f"{s['node']} {'+'.join(s['indexes'])}" for s in plan["event_scans"])
+            for plan in plans
+        )
+        fetches = statistics.median(sum(s["heap_fetches"] for s in p["event_scans"]) for p in plans)
+        removed = statistics.median(
+            sum(s["rows_removed_by_filter"] for s in p["event_scans"]) for p in plans
+        )
+        server = statistics.median(p["execution_ms"] for p in plans)
+        extra = ""
+        if kind == "prepared":
+            extra = (
+                f"; plan cache: {plans[-1]['generic_plans']} generic, "
+                f"{plans[-1]['custom_plans']} custom plans so far"
+            )
+        what = "prepared statement (EXPLAIN EXECUTE)" if kind == "prepared" else "literal SQL"
+        lines.append(
+            f"  {what}, {len(plans)} samples: event table by {_counts(dict(access))}; "
+            f"median heap fetches {fetches:,.0f}, rows removed by filter {removed:,.0f}, "
+            f"server {server:.3f} ms{extra}"
+        )
+        for shape, n in Counter(p["shape"] for p in plans).most_common():
+            lines.append(f"    {n}x {shape}")
+    return lines
+
+
+def print_fresh(result: dict[str, Any]) -> None:
+    fresh = result["fresh"]
+    if "skipped" in fresh:
+        print(f"Fresh table, before and after VACUUM: {fresh['skipped']}")
+        return
+    print(
+        f"Fresh table: busy_intervals and the JSON row read, interleaved, before and after "
+        f"VACUUM ANALYZE, ms ({fresh['samples']} samples of the {fresh['users']:,} users of "
+        "the last fill step, whose rows no VACUUM had seen; the same samples both times; "
+        "autovacuum held off until then)"
+    )
+    for key, title in (
+        ("before", "before VACUUM"),
+        ("after", f"after VACUUM ANALYZE ({fresh['vacuum_seconds']:.1f} s)"),
+    ):
+        phase = fresh[key]
+        t = phase["table"]
+        print(
+            f"{title}: all-visible pages {t['all_visible_share'] * 100:.0f}% of "
+            f"{t['pages']:,}, rows changed since the last ANALYZE "
+            f"{t['rows_changed_since_analyze']:,}"
+        )
+        print(_row("", "busy_intervals", phase["sql"]))
+        print(_row("", "JSON row read (raw)", phase["blob"]))
+        print(
+            f"{'':8} {'busy_intervals / JSON row p50':{LABEL}} {phase['sql_blob_p50_ratio']:8.2f}"
+            f"   (answers differing: {phase['mismatches']})"
+        )
+        for line in _plans(phase):
+            print(line)
+    verdict = "same event-table access before and after" if fresh["same_plan"] else "PLAN FLIP"
+    print(
+        f"{verdict}: before {'; '.join(fresh['event_access_before'])} / after "
+        f"{'; '.join(fresh['event_access_after'])}"
+    )
+
+
+def print_users(result: dict[str, Any]) -> None:
+    users = result["users"]
+    print(
+        f"get_availability_for_users, ms per call (one week, one window for the group; "
+        f"{users['rounds']} rounds over {users['groups']} groups, the calls of a round in "
+        "rotated order)"
+    )
+    header = (
+        f"{'users per call':{LABEL}} {'p50':>8} {'p95':>8} {'p99':>8} {'n':>5} "
+        f"{'p50/user':>9} {'vs one':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    print(_row(None, "get_availability, 1 user", users["one"]))
+    for n, entry in users["sizes"].items():
+        label = f"get_availability_for_users, {n}"
+        print(
+            f"{_row(None, label, entry)} {entry['per_user_p50']:9.3f} {entry['vs_one_p50']:6.2f}x"
+        )
+    print(
+        f"sources: {_counts(users['sources'])}; answers differing from get_availability's: "
+        f"{users['mismatches']}; {_shadow_line(users['shadow'])}"
+    )
+
+
+def print_mixed(result: dict[str, Any]) -> None:
+    mixed = result["mixed"]
+    print(
+        f"Partially covered users: one calendar's sync window emptied, a JSON blob answers it, "
+        f"ms ({mixed['samples']} one-week samples of {mixed['users']} users, interleaved)"
+    )
+    for name, label in (
+        ("product", "get_availability (mixed)"),
+        ("sql", "busy_intervals"),
+        ("blob", "JSON row read (raw)"),
+    ):
+        print(_row(None, label, mixed[name]))
+    for key, label in (
+        ("product_sql_p50_ratio", "get_availability / busy_intervals"),
+        ("product_blob_p50_ratio", "get_availability / JSON row read"),
+    ):
+        print(f"{label:{LABEL}} {mixed[key]:8.2f}")
+    print(
+        f"sources: {_counts(mixed['sources'])}; calendars answered by "
+        f"{_counts(mixed['calendar_sources'])}; answers differing from busy_intervals: "
+        f"{mixed['mismatches']}; {_shadow_line(mixed['shadow'])}"
+    )
+
+
+def print_http(result: dict[str, Any]) -> None:
+    h = result["http"]
+    print(
+        f"HTTP: GET /calendar-cache/availability/?start=&end= vs a trivial login-required JSON "
+        f"view, gunicorn {h['workers']} {h['worker_class']} workers on loopback ({h['rounds']} "
+        f"rounds of {h['seconds_per_phase']:g} s phases per view, alternating; client threads "
+        f"signed in with session cookies of {h['users']} users)"
+    )
+    header = (
+        f"{'clients':>7} {'view':14} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'requests':>9} {'errors':>7} {'conn/req':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for n, entry in h["clients"].items():
+        for view in ("availability", "trivial"):
+            v = entry[view]
+            lat = v["latency_ms"]
+            print(
+                f"{n:>7} {view:14} {v['requests_per_s']:8,.0f} {lat['p50']:8.2f} "
+                f"{lat['p95']:8.2f} {lat['p99']:8.2f} {v['requests']:9,} {v['errors']:7} "
+                f"{v['connections_per_request']:9.2f}"
+            )
+        print(f"{n:>7} {'ratio':14} {entry['ratio']:8.2f}")
+    print(f"availability answers by source: {_counts(h['sources'])}")
 
 
 def print_writes(result: dict[str, Any]) -> None:
@@ -770,24 +1164,31 @@ def print_scaling(result: dict[str, Any]) -> None:
     if reads:
         print(
             "Scaling: busy_intervals as the same table grows, ms (random users of the users so "
-            f"far, {reads['samples_per_window']} samples a window)"
+            f"far, {reads['samples_per_window']} samples a window; get_availability interleaved, "
+            "shadow sampling off)"
         )
         header = (
             f"{'rows':>10} {'events':>10} {'users':>7} {'1 day':>7} {'1 week':>7} "
-            f"{'1 month':>7} {'all p50':>8} {'all p99':>8} {'step s':>7}"
+            f"{'1 month':>7} {'all p50':>8} {'all p99':>8} {'get_av p50':>10} {'get_av p99':>10} "
+            f"{'step s':>7}"
         )
         print(header)
         print("-" * len(header))
         for step in reads["steps"]:
             w = step["reads"]["windows"]
             a = step["reads"]["all"]
+            g = step["reads"]["product"]
             print(
                 f"{step['events'] + step['tail_rows']:10,} {step['events']:10,} "
                 f"{step['users']:7,} {w['1 day']['p50']:7.3f} {w['1 week']['p50']:7.3f} "
-                f"{w['1 month']['p50']:7.3f} {a['p50']:8.3f} {a['p99']:8.3f} "
-                f"{step['seconds']:7.1f}"
+                f"{w['1 month']['p50']:7.3f} {a['p50']:8.3f} {a['p99']:8.3f} {g['p50']:10.3f} "
+                f"{g['p99']:10.3f} {step['seconds']:7.1f}"
             )
-        print(f"p50 at the largest size / at the smallest: {reads['p50_largest_vs_smallest']:.2f}x")
+        print(
+            "p50 at the largest size / at the smallest: busy_intervals "
+            f"{reads['p50_largest_vs_smallest']:.2f}x, get_availability "
+            f"{reads['product_p50_largest_vs_smallest']:.2f}x"
+        )
     sync = s.get("sync_workers")
     if sync:
         if reads:
@@ -848,6 +1249,10 @@ def print_cleanup(result: dict[str, Any]) -> None:
 
 PRINTERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "reads": print_reads,
+    "fresh": print_fresh,
+    "users": print_users,
+    "mixed": print_mixed,
+    "http": print_http,
     "writes": print_writes,
     "e2e": print_e2e,
     "scaling": print_scaling,
@@ -875,7 +1280,7 @@ def print_report(result: dict[str, Any]) -> None:
     print()
     print("Goals")
     for name, figure, met in result["goals"]:
-        print(f"  {'met   ' if met else 'MISSED'} {name:40} {figure}")
+        print(f"  {'n/a   ' if met is None else 'met   ' if met else 'MISSED'} {name:48} {figure}")
     if not result["goals"]:
         print("  (none for these sections)")
     print()
@@ -922,6 +1327,14 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "workers_rounds": (2, 1),
     "sync_workers": ([1, 2, 4], [1, 2, 4]),
     "celery_workers": ([1, 2, 4], [1, 2]),
+    "fresh_samples": (100, 10),
+    "fresh_explain": (2, 1),
+    "users_rounds": (40, 5),
+    "mixed_samples": (200, 20),
+    "http_clients": ([1, 8, 32], [1, 8, 32]),
+    "http_seconds": (1.5, 0.4),
+    "http_rounds": (3, 1),
+    "http_workers": (2, 2),
 }
 
 
@@ -948,6 +1361,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--sync-workers", type=_ints, default=None, help="worker counts (1,2,4)")
     add("--celery-workers", type=_ints, default=None, help="worker processes (1,2,4)")
     add("--broker-url", default=os.environ.get("BENCH_BROKER_URL") or DEFAULT_BROKER)
+    add("--fresh-samples", type=int, default=None, help="fresh-table samples per window (100)")
+    add("--fresh-explain", type=int, default=None, help="plans per window and phase (2)")
+    add("--users-rounds", type=int, default=None, help="get_availability_for_users rounds (40)")
+    add("--mixed-samples", type=int, default=None, help="partially covered samples (200)")
+    add("--http-clients", type=_ints, default=None, help="concurrent HTTP clients (1,8,32)")
+    add("--http-seconds", type=float, default=None, help="seconds per HTTP phase (1.5)")
+    add("--http-rounds", type=int, default=None, help="HTTP phases per view and clients (3)")
+    add("--http-workers", type=int, default=None, help="gunicorn sync workers (2)")
     add("--fill-workers", type=int, default=None, help="COPY processes (CPUs)")
     add("--quick", action="store_true", help="small sizes, under a minute")
     add("--sqlite", action="store_true", help="a SQLite file in bench/results/")
@@ -991,15 +1412,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     sections = [name for name in SECTIONS if name in args.only]
     log(f"database {connection.vendor} {connection.settings_dict['NAME']}; emptying")
+    reset_autovacuum()
     empty_tables()
-    if args.only & NEEDS_FILL:
-        run_fill(run)
-        assert run.filled is not None
-        log(f"filled {run.filled.rows + run.filled.tail_rows:,} rows in {run.filled.seconds:.1f} s")
-        run.samples = pick_samples(run.rng, run.filled.users, run.now, args.samples)
-    for name in sections:
-        if name in RUNNERS:
-            RUNNERS[name](run)
+    # The product as stage 4 runs it, shadow comparisons on, for every section.
+    with product_path() as product:
+        if args.only & NEEDS_FILL:
+            run_fill(run)
+            assert run.filled is not None
+            log(
+                f"filled {run.filled.rows + run.filled.tail_rows:,} rows in "
+                f"{run.filled.seconds:.1f} s"
+            )
+            run.samples = pick_samples(run.rng, run.filled.users, run.now, args.samples)
+        for name in sections:
+            if name in RUNNERS:
+                RUNNERS[name](run)
     version = ""
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
@@ -1029,6 +1456,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "quick": args.quick,
             "default_run": args.default_run,
             "seed": args.seed,
+            "product": product,
         },
         **run.result,
     }
