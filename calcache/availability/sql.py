@@ -115,7 +115,12 @@ def _read_postgresql(
         "start": start,
         "end": end,
     }
-    with psycopg.Cursor(connection.connection) as cursor:
+    raw = connection.connection
+    with psycopg.Cursor(raw) as cursor:
+        if raw.info.timezone.utcoffset(None) == timedelta(0):
+            # psycopg's own (C) loader, about 2.5x faster here than Django's, which
+            # re-parses each value in Python; with a UTC session both give UTC datetimes.
+            cursor.adapters.register_loader("timestamptz", _timestamptz_loader())
         cursor.execute(_PG_READ_SQL, params)
         rows = cursor.fetchall()
     seen: set[tuple[Any, int, str]] = set()
@@ -128,6 +133,13 @@ def _read_postgresql(
             )
         if begins is not None:
             read.rows.append((begins, ends))
+
+
+def _timestamptz_loader() -> type[Any]:
+    import psycopg
+
+    oid = psycopg.adapters.types["timestamptz"].oid
+    return psycopg.adapters.get_loader(oid, psycopg.pq.Format.TEXT)  # type: ignore[return-value]
 
 
 # For a prepared statement PostgreSQL compares the generic plan, costed for an array of

@@ -299,3 +299,11 @@ def test_ids_are_padded_for_the_generic_plan_without_changing_answers(
     user_id = calendar.credential.user.pk
     read = read_users(user_ids=[user_id], start=T0, end=T0 + DAY)[user_id]  # every calendar
     assert len(read.calendars) == 1 and read.rows == [(T0 + HOUR, T0 + 2 * HOUR)]
+
+
+def test_busy_time_comes_back_as_aware_utc_datetimes(calendar: SelectedCalendar) -> None:
+    store(calendar, T0 + HOUR, T0 + 2 * HOUR)
+    busy = busy_intervals(user=calendar.credential.user, start=T0, end=T0 + DAY)
+    assert busy == [(T0 + HOUR, T0 + 2 * HOUR)]
+    assert all(moment.utcoffset() == timedelta(0) for interval in busy for moment in interval)
+    assert busy[0][0].isoformat() == "2026-03-03T01:00:00+00:00"
