@@ -26,6 +26,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -117,16 +118,17 @@ def get_availability_for_users(
     objects = {getattr(u, "pk", u): u for u in given if hasattr(u, "pk")}
     began = time.perf_counter()
     readers = [user_id for user_id in user_ids if sql_read_allowed(objects.get(user_id, user_id))]
-    reads, readers = _read_sql(user_ids, readers, start, end, began)
+    reads, read_by_sql = _read_sql(user_ids, readers, start, end, began)
+    sql_users = set(read_by_sql)
     plans = {
-        user_id: _Plan.of(reads[user_id], reads_sql=user_id in readers) for user_id in user_ids
+        user_id: _Plan.of(reads[user_id], reads_sql=user_id in sql_users) for user_id in user_ids
     }
     _answer_from_json(plans, start, end)
     _answer_live(plans, start, end)
     seconds = (time.perf_counter() - began) / len(user_ids)
     answers = {}
     for user_id, plan in plans.items():
-        answer = plan.availability(start, end, reads_sql=user_id in readers)
+        answer = plan.availability(start, end, reads_sql=user_id in sql_users)
         stats.record(answer.source, seconds)
         if shadow.sampled(user_id=user_id):
             sample = shadow.ShadowSample(
@@ -201,11 +203,11 @@ def _read_sql(
 ) -> tuple[dict[Any, UserRead], list[Any]]:
     """The SQL read and the users it answers for (none, when it failed)."""
     if readers:
+        # Inside a transaction a savepoint, so a failed read cannot poison it; in
+        # autocommit a failed read leaves nothing to undo.
+        guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
         try:
-            if not connection.in_atomic_block:  # autocommit: a failed read leaves nothing
-                return read_users(user_ids=user_ids, start=start, end=end, readers=readers), readers
-            # A savepoint: a failed SQL read must not poison the caller's transaction.
-            with transaction.atomic():
+            with guard:
                 return read_users(user_ids=user_ids, start=start, end=end, readers=readers), readers
         except Exception:
             logger.exception("SQL availability read failed; falling back")

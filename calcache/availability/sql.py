@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -135,6 +136,7 @@ def _read_postgresql(
             read.rows.append((begins, ends))
 
 
+@cache
 def _timestamptz_loader() -> type[Any]:
     import psycopg
 

@@ -55,9 +55,8 @@ class _Stats:
             entry[1] += int(error)
             entry[2] += seconds * 1000
             entry[3] = max(entry[3], seconds * 1000)
-            due = time.monotonic() - self.last_flush >= STATS_FLUSH_SECONDS
-        if due and not _in_request.get():
-            self.flush()
+        if not _in_request.get():
+            self.flush_if_due()
 
     def flush_if_due(self) -> None:
         with self.lock:
