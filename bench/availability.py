@@ -344,14 +344,11 @@ def _summary(explained: Any) -> dict[str, Any]:
 
 
 def busy_params(sample: Sample) -> dict[str, Any]:
-    """The parameters ``busy_intervals`` gives its statement (``_PG_READ_SQL``)."""
-    return {
-        "user_ids": [sample.user.pk],
-        "readers": [sample.user.pk],
-        "every": True,
-        "start": sample.start.astimezone(UTC),
-        "end": sample.end.astimezone(UTC),
-    }
+    """The parameters ``busy_intervals`` gives its statement (``pg_read_sql``)."""
+    from calcache.availability.sql import pg_read_params
+
+    ids = [sample.user.pk]
+    return pg_read_params(ids, ids, True, sample.start.astimezone(UTC), sample.end.astimezone(UTC))
 
 
 def explain_busy(sample: Sample) -> dict[str, Any]:
@@ -361,7 +358,7 @@ def explain_busy(sample: Sample) -> dict[str, Any]:
     import psycopg
     from django.db import connection
 
-    from calcache.availability.sql import _PG_READ_SQL
+    from calcache.availability.sql import pg_read_sql
     from calcache.selectors import busy_intervals
 
     for _ in range(6):  # prepared after DB_PREPARE_THRESHOLD runs; the plan cache decided
@@ -380,7 +377,7 @@ def explain_busy(sample: Sample) -> dict[str, Any]:
         if found is not None:
             name, types, generic, custom = found
             # psycopg numbers named placeholders by first appearance ($1, $2, ...)
-            order = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", _PG_READ_SQL)))
+            order = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", pg_read_sql())))
             args = ", ".join(f"%s::{kind}" for kind in types)
             cursor.execute(
                 f'EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE "{name}"({args})',
@@ -393,7 +390,7 @@ def explain_busy(sample: Sample) -> dict[str, Any]:
                 "generic_plans": generic,
                 "custom_plans": custom,
             }
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {_PG_READ_SQL}", params)
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {pg_read_sql()}", params)
         row = cursor.fetchone()
         assert row is not None
         result["literal"] = _summary(row[0])

@@ -179,12 +179,12 @@ def capture_sql(samples: list[Sample]) -> None:
         # Django does not log: render that statement with the sample's parameters.
         import psycopg
 
-        from calcache.availability.sql import _PG_READ_SQL
+        from calcache.availability.sql import pg_read_sql
 
         connection.ensure_connection()
         renderer = psycopg.ClientCursor(connection.connection)
         for sample in samples:
-            sample.sql = [renderer.mogrify(_PG_READ_SQL, busy_params(sample))]
+            sample.sql = [renderer.mogrify(pg_read_sql(), busy_params(sample))]
             busy_intervals(user=sample.user, start=sample.start, end=sample.end)  # warm-up
         return
     for sample in samples:
@@ -227,8 +227,13 @@ def measure_reads(
                 cur.execute(sql)
                 fetched = cur.fetchall()
                 if "calcache_calendarevent" in sql:
-                    # the events' (start, end) end each row; a calendar without any has NULLs
-                    rows = [(row[-2], row[-1]) for row in fetched if row[-2] is not None]
+                    # a calendar's busy starts and ends end its row (NULL when it has none)
+                    rows = [
+                        pair
+                        for row in fetched
+                        if row[-2]
+                        for pair in zip(row[-2], row[-1], strict=True)
+                    ]
         return merge_intervals(rows, start=sample.start, end=sample.end)
 
     for number, sample in enumerate(samples):

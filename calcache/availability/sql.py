@@ -104,44 +104,40 @@ def _read_postgresql(
     import psycopg
 
     connection.ensure_connection()
+    raw = connection.connection
     # A server-side-binding cursor on Django's own connection (same transaction):
     # psycopg prepares the statement after a few runs, and planning this join costs
     # more than running it (about 1.5 ms vs 0.1 ms). Where prepared statements cannot
     # be used (a transaction-pooling PgBouncer), set OPTIONS["prepare_threshold"] to
-    # None and psycopg never prepares.
-    params = {
-        "user_ids": _padded(user_ids),
-        "readers": _padded(reader_ids),
+    # None and psycopg never prepares. Binary results: psycopg's C loaders make the
+    # timestamps and ids without parsing text.
+    with psycopg.Cursor(raw) as cursor:
+        cursor.execute(
+            pg_read_sql(), pg_read_params(user_ids, reader_ids, every, start, end), binary=True
+        )
+        rows = cursor.fetchall()
+    utc = raw.info.timezone.utcoffset(None) == timedelta(0)
+    for user_id, credential_id, calendar_id, covered, invalid, starts, ends in rows:
+        read = result[user_id]
+        read.calendars.append(CalendarState(credential_id, calendar_id, covered, invalid))
+        if starts:
+            if not utc:  # binary timestamps come in the session's time zone
+                starts = [value.astimezone(UTC) for value in starts]
+                ends = [value.astimezone(UTC) for value in ends]
+            read.rows.extend(zip(starts, ends, strict=True))
+
+
+def pg_read_params(
+    user_ids: list[Any], reader_ids: list[Any], every: bool, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """The parameters of the PostgreSQL read statement, ``pg_read_sql``."""
+    return {
+        "user_ids": _id_array(user_ids),
+        "readers": _id_array(reader_ids),
         "every": every,
         "start": start,
         "end": end,
     }
-    raw = connection.connection
-    with psycopg.Cursor(raw) as cursor:
-        if raw.info.timezone.utcoffset(None) == timedelta(0):
-            # psycopg's own (C) loader, about 2.5x faster here than Django's, which
-            # re-parses each value in Python; with a UTC session both give UTC datetimes.
-            cursor.adapters.register_loader("timestamptz", _timestamptz_loader())
-        cursor.execute(_PG_READ_SQL, params)
-        rows = cursor.fetchall()
-    seen: set[tuple[Any, int, str]] = set()
-    for user_id, credential_id, calendar_id, covered, invalid, begins, ends in rows:
-        read = result[user_id]
-        if (user_id, credential_id, calendar_id) not in seen:
-            seen.add((user_id, credential_id, calendar_id))
-            read.calendars.append(
-                CalendarState(credential_id, calendar_id, bool(covered), bool(invalid))
-            )
-        if begins is not None:
-            read.rows.append((begins, ends))
-
-
-@cache
-def _timestamptz_loader() -> type[Any]:
-    import psycopg
-
-    oid = psycopg.adapters.types["timestamptz"].oid
-    return psycopg.adapters.get_loader(oid, psycopg.pq.Format.TEXT)  # type: ignore[return-value]
 
 
 # For a prepared statement PostgreSQL compares the generic plan, costed for an array of
@@ -156,6 +152,17 @@ def _padded(ids: list[Any]) -> list[Any]:
     if not ids or len(ids) >= GENERIC_PLAN_IDS:
         return ids
     return ids + [ids[-1]] * (GENERIC_PLAN_IDS - len(ids))
+
+
+def _id_array(ids: list[Any]) -> str:
+    """``ids``, padded, as an array literal the statement casts to the user key's type:
+    psycopg's list dumper inspects every element on every call, which cost as much as
+    running the statement."""
+    padded = _padded(ids)
+    if all(type(value) is int for value in padded):
+        return "{" + ",".join(map(str, padded)) + "}"
+    quoted = (str(value).replace("\\", "\\\\").replace('"', '\\"') for value in padded)
+    return "{" + ",".join(f'"{value}"' for value in quoted) + "}"
 
 
 def _read_orm(
@@ -225,11 +232,14 @@ def _rows_orm(calendars: list[tuple[int, str]], start: datetime, end: datetime) 
 
 
 # The busy predicate must read exactly like models.BUSY, or the planner cannot prove the
-# partial index applies. Rows: one per busy event of a read calendar, and one with
-# NULL times for a calendar with none (so every calendar and its coverage is listed).
-_PG_READ_SQL = f"""
-SELECT k.user_id, k.credential_id, k.calendar_id, k.covered, k.invalid,
-       e.start_time, e.end_time
+# partial index applies. One row per enabled calendar, with its coverage and, when read,
+# its busy events' starts and ends as two arrays (NULL when it has none, or was not read).
+@cache
+def pg_read_sql() -> str:
+    """The PostgreSQL read statement (its parameters: ``pg_read_params``)."""
+    key_type = Credential._meta.get_field("user").db_type(connection)
+    return f"""
+SELECT k.user_id, k.credential_id, k.calendar_id, k.covered, k.invalid, e.starts, e.ends
 FROM (
   SELECT c.user_id, s.credential_id, s.calendar_id, s.longest_event, c.invalid, s.id,
          COALESCE(
@@ -244,12 +254,12 @@ FROM (
   JOIN {Credential._meta.db_table} c ON c.id = s.credential_id
   LEFT JOIN {CalendarSyncToken._meta.db_table} t
     ON t.credential_id = s.credential_id AND t.calendar_id = s.calendar_id
-  WHERE c.user_id = ANY(%(user_ids)s) AND s.enabled
+  WHERE c.user_id = ANY(%(user_ids)s::{key_type}[]) AND s.enabled
 ) k
 LEFT JOIN LATERAL (
-  SELECT e.start_time, e.end_time
+  SELECT array_agg(e.start_time) AS starts, array_agg(e.end_time) AS ends
   FROM {CalendarEvent._meta.db_table} e
-  WHERE (%(every)s OR (k.covered AND k.user_id = ANY(%(readers)s)))
+  WHERE (%(every)s OR (k.covered AND k.user_id = ANY(%(readers)s::{key_type}[])))
     AND e.credential_id = k.credential_id
     AND e.calendar_id = k.calendar_id
     AND e.start_time < %(end)s

@@ -307,3 +307,32 @@ def test_busy_time_comes_back_as_aware_utc_datetimes(calendar: SelectedCalendar)
     assert busy == [(T0 + HOUR, T0 + 2 * HOUR)]
     assert all(moment.utcoffset() == timedelta(0) for interval in busy for moment in interval)
     assert busy[0][0].isoformat() == "2026-03-03T01:00:00+00:00"
+
+
+def test_ids_travel_as_an_array_literal_of_any_key_type() -> None:
+    from calcache.availability.sql import GENERIC_PLAN_IDS, _id_array
+
+    assert _id_array([3, 12]) == "{3,12" + ",12" * (GENERIC_PLAN_IDS - 2) + "}"
+    uuid = "1d0a1e0c-59c3-4bd2-9a3e-7f7a4f8d2b11"
+    assert _id_array([uuid] * GENERIC_PLAN_IDS) == "{" + ",".join([f'"{uuid}"'] * 10) + "}"
+    # a text key is quoted, so commas, braces, quotes and backslashes stay inside one element
+    tricky = 'a,b}"\\'
+    literal = _id_array([tricky] * GENERIC_PLAN_IDS)
+    assert literal.startswith('{"a,b}\\"\\\\"')
+
+
+def test_a_session_outside_utc_still_gives_utc_busy_time(calendar: SelectedCalendar) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("binary timestamps in the session's time zone are PostgreSQL's")
+    store(calendar, T0 + HOUR, T0 + 2 * HOUR)
+    with connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'Asia/Tokyo'")
+    try:
+        busy = busy_intervals(user=calendar.credential.user, start=T0, end=T0 + DAY)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+    assert busy == [(T0 + HOUR, T0 + 2 * HOUR)]
+    assert busy[0][0].isoformat() == "2026-03-03T01:00:00+00:00"
