@@ -93,7 +93,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         )
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # A connection per request by default: runserver serves each request on a new thread,
+    # and a persistent connection per thread piles up idle server connections. In
+    # production either keep connections (CONN_MAX_AGE under a fixed number of gunicorn
+    # workers) or, better, share a pool (DB_POOL_MAX_SIZE: Django's native psycopg pool).
+    _pool_max = env.int("DB_POOL_MAX_SIZE", default=0)
+    if _pool_max:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), _pool_max),
+            "max_size": _pool_max,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent + pooled
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # psycopg prepares a statement after this many runs on a connection. Django's own
     # queries bind client-side and are never prepared; calcache's availability query uses
@@ -136,12 +149,16 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )
 
+# Everything to stderr, where the process manager collects it. Django's default sends a
+# 500's traceback (logger django.request, level ERROR) only to console under DEBUG and
+# otherwise by mail to ADMINS: with DEBUG off and no ADMINS it went nowhere.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         "calcache": {
             "handlers": ["console"],
             "level": env.str("CALCACHE_LOG_LEVEL", default="INFO"),

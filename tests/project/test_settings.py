@@ -1,0 +1,137 @@
+"""project/settings.py, the host project's settings: logging and database connections,
+each read in a process of its own (settings are read once, at start-up)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_project(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``script`` under project.settings in a new interpreter; the environment is ours
+    without DEBUG, plus ``env`` (a throwaway SQLite file unless DATABASE_URL is given)."""
+    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DATABASE_URL")}
+    base["DATABASE_URL"] = f"sqlite:///{tmp_path / 'project.sqlite3'}"
+    base["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    prelude = "import django\ndjango.setup()\n"
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(script)],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def database_settings(tmp_path: Path, **env: str) -> dict[str, Any]:
+    done = run_project(
+        """
+        import json
+        from django.conf import settings
+        default = settings.DATABASES["default"]
+        print(json.dumps({"age": default["CONN_MAX_AGE"], "options": default["OPTIONS"]}))
+        """,
+        tmp_path,
+        **env,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_500_with_debug_off_is_logged_to_stderr_with_its_traceback(tmp_path: Path) -> None:
+    done = run_project(
+        """
+        from django.test import Client, override_settings
+        from django.urls import path
+
+        def broken(request):
+            raise RuntimeError("the traceback an on-call engineer needs")
+
+        urlpatterns = [path("broken/", broken)]
+        with override_settings(ROOT_URLCONF="__main__", ALLOWED_HOSTS=["testserver"]):
+            response = Client(raise_request_exception=False).get("/broken/")
+        print(response.status_code)
+        """,
+        tmp_path,
+        DEBUG="false",
+    )
+    assert done.stdout.strip() == "500", done.stderr
+    assert "ERROR django.request: Internal Server Error: /broken/" in done.stderr
+    assert "Traceback (most recent call last)" in done.stderr
+    assert "RuntimeError: the traceback an on-call engineer needs" in done.stderr
+
+
+def test_postgresql_connections_are_closed_after_each_request_by_default(tmp_path: Path) -> None:
+    found = database_settings(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused")
+    assert found["age"] == 0
+    assert "pool" not in found["options"]
+    kept = database_settings(
+        tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused", CONN_MAX_AGE="60"
+    )
+    assert kept["age"] == 60
+
+
+def test_db_pool_max_size_turns_on_djangos_psycopg_pool(tmp_path: Path) -> None:
+    found = database_settings(
+        tmp_path,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused",
+        DB_POOL_MAX_SIZE="8",
+        CONN_MAX_AGE="60",  # ignored: Django refuses persistent connections with a pool
+    )
+    assert found["age"] == 0
+    assert found["options"]["pool"] == {"min_size": 1, "max_size": 8, "timeout": 10.0}
+    assert found["options"]["prepare_threshold"] == 5
+
+
+@pytest.mark.django_db
+def test_the_pool_keeps_the_availability_statement_prepared(tmp_path: Path) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("Django's connection pool is PostgreSQL's")
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    done = run_project(
+        """
+        import json
+        from datetime import UTC, datetime, timedelta
+        from django.db import connection
+        from calcache.selectors import busy_intervals
+
+        start = datetime(2026, 3, 2, tzinfo=UTC)
+        backends = set()
+        for _ in range(12):  # each call takes a pooled connection and gives it back
+            busy_intervals(user=1, start=start, end=start + timedelta(days=7))
+            backends.add(connection.connection.info.backend_pid)
+            connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE %s",
+                ["%LEFT JOIN LATERAL%calcache_calendarevent%"],
+            )
+            prepared = cursor.fetchall()
+        print(json.dumps({"backends": len(backends), "prepared": prepared}))
+        """,
+        tmp_path,
+        DATABASE_URL=url,
+        DB_POOL_MAX_SIZE="1",
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["backends"] == 1  # the same server connection every time: pooled, not new
+    assert len(found["prepared"]) == 1  # prepared once, and kept while pooled
+    generic, custom = found["prepared"][0]
+    # run 6 and on ran prepared; after 5 custom plans the generic one is chosen and reused
+    assert generic + custom == 12 - 5 and generic >= 1
