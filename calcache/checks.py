@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from calcache.conf import conf
@@ -151,6 +152,25 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 hint="Set CELERY_BROKER_URL (redis://... or amqp://...), or leave "
                 "CALCACHE_BACKGROUND_RUNNER empty to sync in-process without a broker.",
                 id="calcache.E010",
+            )
+        )
+    if conf.read_database not in settings.DATABASES:
+        errors.append(
+            Error(
+                f"CALCACHE_READ_DATABASE names {conf.read_database!r}, which is not in DATABASES.",
+                hint="Name the alias of the replica in DATABASES, or leave it 'default'.",
+                id="calcache.E012",
+            )
+        )
+    try:
+        lag_ok = conf.replica_max_lag_seconds >= 0
+    except (TypeError, ValueError):
+        lag_ok = False
+    if not lag_ok:
+        errors.append(
+            Error(
+                "CALCACHE_REPLICA_MAX_LAG_SECONDS must be a number of seconds, at least 0.",
+                id="calcache.E012",
             )
         )
     for name, minimum, maximum in (

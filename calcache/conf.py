@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_AVAILABILITY_MAX_USERS": 100,
     "CALCACHE_LIVE_TIMEOUT": 5.0,
     "CALCACHE_LIVE_CALLS_PER_MINUTE": 30,
+    "CALCACHE_READ_DATABASE": "default",
+    "CALCACHE_REPLICA_MAX_LAG_SECONDS": 30.0,
     "CALCACHE_RETIRE_AFTER_DAYS": 14,
     "CALCACHE_ROLLBACK_MIN_SAMPLES": 200,
     "CALCACHE_ROLLBACK_MISMATCH_PERCENT": 1.0,
@@ -193,6 +195,17 @@ class CalcacheSettings:
 
     @property
     def live_calls_per_minute(self) -> int:
+    @property
+    def read_database(self) -> str:
+        """The database alias availability reads use (a streaming replica); writes, syncs,
+        locks and the rollout always use ``default``."""
+        return str(_get("CALCACHE_READ_DATABASE"))
+
+    @property
+    def replica_max_lag_seconds(self) -> float:
+        """Above this replay lag (or when it does not answer) reads use ``default``."""
+        return float(_get("CALCACHE_REPLICA_MAX_LAG_SECONDS"))
+
         """Live freeBusy calls a minute on behalf of each user whose availability is read
         (answers from SQL or the JSON cache cost nothing); 0: no limit."""
         return int(_get("CALCACHE_LIVE_CALLS_PER_MINUTE"))

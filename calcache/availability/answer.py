@@ -36,7 +36,7 @@ from django.db import connection, transaction
 import flags
 from calcache.availability import budget, json_cache
 from calcache.availability.live import fetch_calendars
-from calcache.availability.sql import UserRead, read_users, user_ids_of
+from calcache.availability.sql import UserRead, read_on_read_database, user_ids_of
 from calcache.availability.stats import stats
 from calcache.background.runners import get_runner
 from calcache.conf import conf
@@ -208,12 +208,15 @@ def _read_sql(
         guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
         try:
             with guard:
-                return read_users(user_ids=user_ids, start=start, end=end, readers=readers), readers
+                read = read_on_read_database(
+                    user_ids=user_ids, start=start, end=end, readers=readers
+                )
+                return read, readers
         except Exception:
             logger.exception("SQL availability read failed; falling back")
             stats.record(SQL, time.perf_counter() - began, error=True)
     # The calendars alone, for the other sources.
-    return read_users(user_ids=user_ids, start=start, end=end, readers=()), []
+    return read_on_read_database(user_ids=user_ids, start=start, end=end, readers=()), []
 
 
 def _answer_from_json(plans: dict[Any, _Plan], start: datetime, end: datetime) -> None:

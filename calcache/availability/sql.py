@@ -20,9 +20,12 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import Q
 
+from calcache.availability.replica import router
+from calcache.availability.stats import stats
+from calcache.conf import conf
 from calcache.intervals import Interval, merge_intervals
 from calcache.models import (
     CalendarEvent,
@@ -73,10 +76,12 @@ def read_users(
     start: datetime,
     end: datetime,
     readers: Iterable[Any] | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> dict[Any, UserRead]:
     """Every given user's enabled calendars with their coverage, and busy rows: of the
     covered calendars of ``readers`` (the users whose answer SQL may give), or of every
-    calendar of every user when ``readers`` is None. One statement on PostgreSQL.
+    calendar of every user when ``readers`` is None. One statement on PostgreSQL, on the
+    database ``using``.
 
     ``start``/``end`` must be aware and UTC; every user given is a key.
     """
@@ -85,11 +90,11 @@ def read_users(
         return result
     every = readers is None
     reader_ids = list(user_ids) if readers is None else list(readers)
-    if connection.vendor == "postgresql" and (every or reader_ids):
-        _read_postgresql(result, user_ids, reader_ids, every, start, end)
+    if connections[using].vendor == "postgresql" and (every or reader_ids):
+        _read_postgresql(result, user_ids, reader_ids, every, start, end, using)
     else:
-        with transaction.atomic():  # one snapshot for the calendars and their rows
-            _read_orm(result, user_ids, reader_ids, every, start, end)
+        with transaction.atomic(using=using):  # one snapshot: calendars and their rows
+            _read_orm(result, user_ids, reader_ids, every, start, end, using)
     return result
 
 
@@ -100,9 +105,11 @@ def _read_postgresql(
     every: bool,
     start: datetime,
     end: datetime,
+    using: str,
 ) -> None:
     import psycopg
 
+    connection = connections[using]
     connection.ensure_connection()
     raw = connection.connection
     # A server-side-binding cursor on Django's own connection (same transaction):
@@ -172,9 +179,11 @@ def _read_orm(
     every: bool,
     start: datetime,
     end: datetime,
+    using: str,
 ) -> None:
     selected = list(
-        SelectedCalendar.objects.filter(credential__user_id__in=user_ids, enabled=True)
+        SelectedCalendar.objects.using(using)
+        .filter(credential__user_id__in=user_ids, enabled=True)
         .order_by("pk")
         .values_list("credential__user_id", "credential_id", "calendar_id", "credential__invalid")
     )
@@ -182,7 +191,7 @@ def _read_orm(
         return
     tokens = {
         (t.credential_id, t.calendar_id): t
-        for t in CalendarSyncToken.objects.filter(
+        for t in CalendarSyncToken.objects.using(using).filter(
             credential_id__in={credential_id for _, credential_id, _, _ in selected}
         )
     }
@@ -196,7 +205,7 @@ def _read_orm(
         if every or (covered and user_id in readers):
             wanted[user_id].append((credential_id, calendar_id))
     for user_id, calendars in wanted.items():
-        result[user_id].rows.extend(_rows_orm(calendars, start, end))
+        result[user_id].rows.extend(_rows_orm(calendars, start, end, using))
 
 
 def _covers(token: CalendarSyncToken | None, start: datetime, end: datetime) -> bool:
@@ -211,7 +220,9 @@ def _covers(token: CalendarSyncToken | None, start: datetime, end: datetime) -> 
     )
 
 
-def _rows_orm(calendars: list[tuple[int, str]], start: datetime, end: datetime) -> list[Interval]:
+def _rows_orm(
+    calendars: list[tuple[int, str]], start: datetime, end: datetime, using: str
+) -> list[Interval]:
     # credential_id = X AND calendar_id IN (...) per credential: with the lower bound
     # this is a range scan of calcache_event_busy_range (README "Indexes").
     by_credential: dict[int, list[str]] = defaultdict(list)
@@ -220,10 +231,13 @@ def _rows_orm(calendars: list[tuple[int, str]], start: datetime, end: datetime) 
     which = Q()
     for credential_id, calendar_ids in by_credential.items():
         which |= Q(credential_id=credential_id, calendar_id__in=calendar_ids)
-    bounds = SelectedCalendar.objects.filter(which).values_list("longest_event", flat=True)
+    bounds = (
+        SelectedCalendar.objects.using(using).filter(which).values_list("longest_event", flat=True)
+    )
     longest = max(bounds, default=timedelta(0))
     return list(
-        CalendarEvent.objects.busy()
+        CalendarEvent.objects.using(using)
+        .busy()
         .filter(which)
         .overlapping(start, end, longest=longest)
         .order_by()
@@ -237,7 +251,7 @@ def _rows_orm(calendars: list[tuple[int, str]], start: datetime, end: datetime) 
 @cache
 def pg_read_sql() -> str:
     """The PostgreSQL read statement (its parameters: ``pg_read_params``)."""
-    key_type = Credential._meta.get_field("user").db_type(connection)
+    key_type = Credential._meta.get_field("user").db_type(connections[DEFAULT_DB_ALIAS])
     return f"""
 SELECT k.user_id, k.credential_id, k.calendar_id, k.covered, k.invalid, e.starts, e.ends
 FROM (
@@ -273,6 +287,27 @@ ORDER BY k.id
 """
 
 
+def read_on_read_database(
+    *,
+    user_ids: list[Any],
+    start: datetime,
+    end: datetime,
+    readers: Iterable[Any] | None = None,
+) -> dict[Any, UserRead]:
+    """``read_users`` on ``CALCACHE_READ_DATABASE`` when it is healthy
+    (``calcache.availability.replica``), else on ``default``; a failed replica read is
+    repeated on ``default`` and counted."""
+    alias = router.alias()
+    if alias != DEFAULT_DB_ALIAS:
+        try:
+            return read_users(user_ids=user_ids, start=start, end=end, readers=readers, using=alias)
+        except DatabaseError as exc:
+            router.failed(alias, exc)
+    if conf.read_database != DEFAULT_DB_ALIAS:
+        stats.count_fallback()
+    return read_users(user_ids=user_ids, start=start, end=end, readers=readers)
+
+
 def _window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     _require_aware(start, "start")
     _require_aware(end, "end")
@@ -299,7 +334,7 @@ def busy_intervals_for_users(
     busy time; every user given is a key (an empty list when free)."""
     start, end = _window(start, end)
     user_ids = user_ids_of(users)
-    reads = read_users(user_ids=user_ids, start=start, end=end)
+    reads = read_on_read_database(user_ids=user_ids, start=start, end=end)
     return {
         user_id: merge_intervals(read.rows, start=start, end=end) if end > start else []
         for user_id, read in reads.items()
@@ -312,5 +347,6 @@ def sync_coverage(*, user: Any, start: datetime, end: datetime) -> bool:
     contains the range, no error newer than its last success)."""
     start, end = _window(start, end)
     user_id = getattr(user, "pk", user)
-    calendars = read_users(user_ids=[user_id], start=start, end=end, readers=())[user_id].calendars
+    reads = read_on_read_database(user_ids=[user_id], start=start, end=end, readers=())
+    calendars = reads[user_id].calendars
     return bool(calendars) and all(calendar.covered for calendar in calendars)

@@ -26,6 +26,9 @@ from calcache.models import AvailabilityStat
 logger = logging.getLogger("calcache.availability")
 
 SOURCES = ("sql", "json", "live", "mixed")
+# Not a source: SQL reads that went to ``default`` because CALCACHE_READ_DATABASE was
+# lagging or unreachable (``requests`` counts them).
+FALLBACK = "fallback"
 STATS_FLUSH_SECONDS = 10.0
 _in_request: ContextVar[bool] = ContextVar("calcache_stats_in_request", default=False)
 
@@ -57,6 +60,10 @@ class _Stats:
             entry[3] = max(entry[3], seconds * 1000)
         if not _in_request.get():
             self.flush_if_due()
+
+    def count_fallback(self) -> None:
+        """One SQL read moved from the read database to ``default``."""
+        self.record(FALLBACK, 0.0)
 
     def flush_if_due(self) -> None:
         with self.lock:

@@ -204,6 +204,8 @@ def latency_series_list(*, since: datetime, now: datetime | None = None) -> dict
     start, bucket = _buckets(since=since, now=now, first=rows[0][0] if rows else None)
     sums: dict[str, dict[datetime, list[float]]] = {s: {} for s in SOURCES}
     for minute, source, requests, errors, total_ms, max_ms in rows:
+        if source not in SOURCES:  # the replica fallback counter is not an answer
+            continue
         entry = sums.setdefault(source, {}).setdefault(
             _bucket_of(minute, start, bucket), [0, 0, 0.0, 0.0]
         )

@@ -40,6 +40,9 @@ def test_default_settings_pass() -> None:
         ({"CALCACHE_GOOGLE_API_URL": "googleapis"}, ["calcache.E008"]),
         ({"CALCACHE_GOOGLE_MAX_ATTEMPTS": 0}, ["calcache.E009"]),
         ({"CALCACHE_GOOGLE_TIMEOUT": "soon"}, ["calcache.E009"]),
+        ({"CALCACHE_READ_DATABASE": "no-such-alias"}, ["calcache.E012"]),
+        ({"CALCACHE_REPLICA_MAX_LAG_SECONDS": -1}, ["calcache.E012"]),
+        ({"CALCACHE_REPLICA_MAX_LAG_SECONDS": "a while"}, ["calcache.E012"]),
     ],
 )
 def test_bad_configuration_is_reported(overrides: dict[str, Any], expected: list[str]) -> None:

@@ -3,16 +3,42 @@ emulator, with events in each."""
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from calcache.emulator import EmulatorClient
 from calcache.services import connect_google_account
 from tests.calcache.sync.conftest import Mirror, make_mirror
 
 SECOND_ACCOUNT = "grace@example.com"
+# Read databases for tests/calcache/availability/test_replica.py, configured as a host's
+# test settings would configure a replica: a test mirror of "default" (a second
+# connection to the test database), and one on a port where nothing listens. Added at
+# collection, before the test databases are set up; no other test reads from them.
+READ_REPLICA, READ_REPLICA_DOWN = "replica", "replica_down"
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # nothing listens once the probe is closed
+
+
+def _add_read_databases() -> None:
+    default = connections.settings[DEFAULT_DB_ALIAS]
+    mirror = {**default, "TEST": {**default.get("TEST", {}), "MIRROR": DEFAULT_DB_ALIAS}}
+    connections.settings.setdefault(READ_REPLICA, mirror)
+    if default["ENGINE"] == "django.db.backends.postgresql":
+        down = {**mirror, "HOST": "127.0.0.1", "PORT": str(_closed_port())}
+        down["OPTIONS"] = {**mirror.get("OPTIONS", {}), "connect_timeout": 2}
+        connections.settings.setdefault(READ_REPLICA_DOWN, down)
+
+
+_add_read_databases()
 HOUR = timedelta(hours=1)
 
 
