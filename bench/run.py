@@ -4,7 +4,8 @@ they scale.
 
     .venv/bin/python bench/run.py [--events 5000000] [--quick] [--sqlite]
                                   [--only availability,reads,fresh,users,mixed,http,
-                                          writes,e2e,scaling,celery,cleanup]
+                                          writes,e2e,scaling,celery,partitioning,
+                                          cleanup]
                                   [--database-url postgres://...] [--samples 300]
 
 (``make bench BENCH_ARGS="--quick"``.) Creates what it needs: the PostgreSQL database of
@@ -59,6 +60,13 @@ the sampled comparisons run by the in-process ``ThreadPoolRunner``.
   one ``calcache.sync_calendar`` message each through a real broker (``--broker-url``,
   default Redis) to ``celery -A project worker --concurrency 1/2/4``
   (bench/celery_bench.py);
+* ``partitioning`` (PostgreSQL; bench/partitioning.py): a copy of the filled event table
+  as 8 hash partitions on ``credential_id`` (the same constraints, busy index and
+  statistics, but for the primary key, which must contain the partition key), beside the
+  one table: the availability read (``pg_read_sql``, prepared, on a plain connection,
+  one-week windows, with server time and whether the LATERAL is pruned to one partition
+  at run time), the sync's page upsert of updated and of new events (each page rolled
+  back), and the sizes; the copy is dropped after;
 * ``cleanup``: ``cleanup_calendar_cache`` rows/s on an old tail, and the p99 of
   ``busy_intervals`` from a second process during cleanup vs idle.
 
@@ -113,6 +121,7 @@ from bench.celery_bench import DEFAULT_BROKER, measure_celery_workers  # noqa: E
 from bench.common import DEFAULT_URL, RESULTS, log, percentiles, setup_database, timed  # noqa: E402
 from bench.fill import Fill, Filler, default_workers  # noqa: E402
 from bench.http_bench import measure_http  # noqa: E402
+from bench.partitioning import measure_partitioning  # noqa: E402
 from bench.sync_bench import measure_e2e, measure_sync_workers  # noqa: E402
 from bench.write_path import measure_writes  # noqa: E402
 
@@ -130,6 +139,7 @@ SECTIONS = (
     "scaling-reads",
     "scaling-sync",
     "celery",
+    "partitioning",
     "cleanup",
 )
 ALIASES = {
@@ -137,7 +147,16 @@ ALIASES = {
     "availability": ("fresh", "reads", "users", "mixed", "http"),
 }
 # Sections that need the filled table (the others bring their own data).
-NEEDS_FILL = {"fresh", "reads", "users", "mixed", "http", "scaling-reads", "cleanup"}
+NEEDS_FILL = {
+    "fresh",
+    "reads",
+    "users",
+    "mixed",
+    "http",
+    "scaling-reads",
+    "partitioning",
+    "cleanup",
+}
 
 
 # --- set-up -------------------------------------------------------------------------------
@@ -713,6 +732,25 @@ def section_celery(run: Run) -> None:
     )
 
 
+def section_partitioning(run: Run) -> None:
+    from django.db import connection
+
+    assert run.filled is not None
+    if connection.vendor != "postgresql":
+        run.result["partitioning"] = {"skipped": "n/a (SQLite: no declarative partitioning)"}
+        return
+    run.result["partitioning"] = measure_partitioning(
+        url=run.url,
+        users=run.filled.users,
+        credentials=run.filled.credentials,
+        calendars=run.filled.calendars,
+        now=run.now,
+        samples=run.args.samples,
+        write_rounds=run.args.partition_rounds,
+        seed=run.args.seed,
+    )
+
+
 def section_cleanup(run: Run) -> None:
     assert run.filled is not None
     log("measuring cleanup")
@@ -730,6 +768,7 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
     "e2e": section_e2e,
     "scaling-sync": section_scaling_sync,
     "celery": section_celery,
+    "partitioning": section_partitioning,
     "cleanup": section_cleanup,
 }
 
@@ -1236,6 +1275,91 @@ def print_scaling(result: dict[str, Any]) -> None:
             )
 
 
+def _mb(size: int, rows: int) -> str:
+    return f"{size / 2**20:,.0f} MB ({size / rows if rows else 0:,.0f} B/row)"
+
+
+def print_partitioning(result: dict[str, Any]) -> None:
+    part = result["partitioning"]
+    if "skipped" in part:
+        print(f"Partitioning: {part['skipped']}")
+        return
+    build, reads, writes, sizes = part["build"], part["reads"], part["writes"], part["sizes"]
+    rows = part["rows"]
+    print(
+        f"Partitioning: the event table as {part['partitions']} partitions by "
+        f"{part['partition_key']} vs one table ({rows:,} rows each; copy "
+        f"{build['fill_seconds']:.1f} s, constraints and indexes {build['index_seconds']:.1f} s, "
+        f"VACUUM ANALYZE {part['vacuum_seconds']['one']:.1f} s / "
+        f"{part['vacuum_seconds']['part']:.1f} s; interleaved, the same samples)"
+    )
+    header = f"{'':44} {'one table':>16} {'partitioned':>16} {'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+
+    def line(label: str, one: float, other: float, fmt: str = ".3f") -> None:
+        ratio = other / one if one else float("nan")
+        print(f"{label:44} {one:16{fmt}} {other:16{fmt}} {ratio:6.2f}x")
+
+    one, other = reads["one"], reads["part"]
+    for key in ("p50", "p95", "p99"):
+        label = f"read {key}, ms ({reads['samples']} one-week reads, prepared)"
+        line(label, one["client"][key], other["client"][key])
+    line(
+        f"  server p50, ms (EXPLAIN ANALYZE, {one['server']['n']} samples)",
+        one["server"]["p50"],
+        other["server"]["p50"],
+    )
+    for kind, label in (("update", "updated events"), ("new", "new events")):
+        entry = writes[kind]
+        per_page = entry["one"]["rows_per_page"]
+        line(
+            f"page of {label}, rows/s ({per_page:,.0f} rows a page)",
+            entry["one"]["rows_per_s"],
+            entry["part"]["rows_per_s"],
+            ",.0f",
+        )
+        line(
+            f"  page p50, ms ({entry['one']['n']} pages)", entry["one"]["p50"], entry["part"]["p50"]
+        )
+    s_one, s_part = sizes["one"], sizes["part"]
+    for key, label in (
+        ("table_bytes", "table (heap + TOAST)"),
+        ("indexes_bytes", "indexes"),
+        ("total_bytes", "total"),
+    ):
+        ratio = s_part[key] / s_one[key] if s_one[key] else float("nan")
+        print(f"{label:44} {_mb(s_one[key], rows):>16} {_mb(s_part[key], rows):>16} {ratio:6.2f}x")
+    part_indexes = {name.removesuffix("_part"): size for name, size in s_part["indexes"].items()}
+    for name, size in s_one["indexes"].items():
+        other_size = part_indexes.get(name, 0)
+        ratio = other_size / size if size else float("nan")
+        print(f"{'  ' + name:44} {_mb(size, rows):>16} {_mb(other_size, rows):>16} {ratio:6.2f}x")
+    for name, label in (("one", "one table"), ("part", "partitioned")):
+        entry = reads[name]
+        shapes = "; ".join(f"{n}x {shape}" for shape, n in entry["shapes"].items())
+        print(
+            f"plan, {label} (plan cache: {entry['generic_plans']} generic, "
+            f"{entry['custom_plans']} custom): {shapes}"
+        )
+    prunes = [p for p in other["pruning"] if p.get("appends")]
+    if prunes:
+        per_loop = max(p["partition_scans_per_loop"] for p in prunes)
+        removed = max(p["subplans_removed"] for p in prunes)
+        never = min(p["partitions_never_executed"] for p in prunes)
+        print(
+            f"run-time pruning in the LATERAL: at most {per_loop:.2f} partition scans per "
+            f"calendar read; at least {never} of {part['partitions']} partitions never "
+            f"executed per statement; Subplans Removed (at start-up) {removed}"
+        )
+    print(
+        f"answers differing: {reads['mismatches']}; page counts differing: "
+        f"{writes['mismatches']}; every page rolled back, both tables equal after: "
+        f"{'yes' if part['rows_equal_after_writes'] else 'NO'}"
+    )
+    print(f"not the same: {'; '.join(part['differences'])}")
+
+
 def print_cleanup(result: dict[str, Any]) -> None:
     cl = result["cleanup"]
     print(
@@ -1261,6 +1385,7 @@ PRINTERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "writes": print_writes,
     "e2e": print_e2e,
     "scaling": print_scaling,
+    "partitioning": print_partitioning,
     "cleanup": print_cleanup,
 }
 
@@ -1340,6 +1465,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "http_seconds": (1.5, 0.4),
     "http_rounds": (3, 1),
     "http_workers": (2, 2),
+    "partition_rounds": (100, 10),
 }
 
 
@@ -1374,6 +1500,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--http-seconds", type=float, default=None, help="seconds per HTTP phase (1.5)")
     add("--http-rounds", type=int, default=None, help="HTTP phases per view and clients (3)")
     add("--http-workers", type=int, default=None, help="gunicorn sync workers (2)")
+    add("--partition-rounds", type=int, default=None, help="page-write rounds (100)")
     add("--fill-workers", type=int, default=None, help="COPY processes (CPUs)")
     add("--quick", action="store_true", help="small sizes, under a minute")
     add("--sqlite", action="store_true", help="a SQLite file in bench/results/")
