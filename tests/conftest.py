@@ -10,6 +10,7 @@ import pytest
 from django.core.cache import cache
 
 from tests.factories import UserFactory
+from tests.postgres_server import PostgresServer, missing_binaries
 
 pytest_plugins = ["calcache.emulator.fixtures"]
 
@@ -65,3 +66,18 @@ def webhooks_on(settings: Any) -> None:
     the emulator, and its deliveries to them fail unseen."""
     settings.CALCACHE_WEBHOOK_URL = "http://127.0.0.1:9/calendar-cache/webhooks/google/"
     settings.CALCACHE_WEBHOOK_TOKEN = "test-channel-token"
+
+
+@pytest.fixture
+def throwaway_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of the test's own (tests/postgres_server.py: initdb, a free
+    port), running; the test may stop and start it. Not the shared server, whatever
+    DATABASE_URL says; skipped where the PostgreSQL server binaries are absent."""
+    reason = missing_binaries()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer.create()
+    try:
+        yield server
+    finally:
+        server.remove()

@@ -18,12 +18,20 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import close_old_connections, connection, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 import flags
@@ -49,6 +57,11 @@ logger = logging.getLogger("calcache.sync")
 # The window's end is rolled forward once it lags the wanted end by this much.
 ROLL_FORWARD_STEP = timedelta(hours=1)
 ERROR_MAX_LENGTH = 2000
+# Errors that mean the database is unreachable (down, restarting, connection cut, or
+# SQLite locked), not that a statement was wrong.
+DATABASE_OUTAGE = (OperationalError, InterfaceError)
+# While waiting for the database to come back, seconds between connection attempts.
+RECONNECT_INTERVAL = 0.5
 
 
 class SyncOutcome(enum.StrEnum):
@@ -82,6 +95,10 @@ class SyncResult:
     error: str = ""
     # What made a FAILED sync fail, for callers that decide about retrying (calcache.tasks).
     exception: Exception | None = field(default=None, repr=False, compare=False)
+    # False while a database failure keeps ``error`` from the token row; ``failed_at`` is
+    # when it failed (``record_sync_errors`` writes both once the database answers).
+    error_recorded: bool = True
+    failed_at: datetime | None = None
 
     def add(self, write: PageWrite) -> None:
         self.upserted += write.upserted
@@ -292,6 +309,10 @@ def sync_calendar(
             _fail(result, token, exc, f"calendar not found, selection disabled: {exc}", now)
         except GoogleError as exc:  # rate limits after retries, outages, bad requests
             _fail(result, token, exc, f"{type(exc).__name__}: {exc}", now)
+        except DATABASE_OUTAGE:
+            # The database went away mid-sync: recording the error would fail the same
+            # way. The caller sees the error (sync_calendars records it once it answers).
+            raise
         except Exception as exc:  # one calendar's failure never stops the others
             logger.exception("Sync of %s failed unexpectedly", selected.calendar_id)
             _fail(result, token, exc, f"{type(exc).__name__}: {exc}", now)
@@ -320,6 +341,8 @@ def sync_calendars(
     """Sync many calendars, ``workers`` at a time (threads, each with its own connection).
 
     ``sync_one`` replaces ``sync_calendar(selected, full=full, now=now)`` for each one.
+    A database error fails that calendar only (the next one reconnects); its result has
+    ``error_recorded=False`` until ``record_sync_errors`` writes it to the token row.
     """
     calendars = list(selected_calendars)
     results: list[SyncResult] = []
@@ -329,6 +352,9 @@ def sync_calendars(
             if sync_one is not None:
                 return sync_one(selected)
             return sync_calendar(selected, full=full, now=now)
+        except (DatabaseError, InterfaceError) as exc:
+            _drop_connection()
+            return _database_failure(selected, exc)
         finally:
             if workers > 1:
                 connection.close()
@@ -347,3 +373,109 @@ def sync_calendars(
         for future in as_completed([pool.submit(one, selected) for selected in calendars]):
             done(future.result())
     return results
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (psycopg's run over several lines)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def _database_failure(selected: SelectedCalendar, exc: Exception) -> SyncResult:
+    what = "database unavailable" if isinstance(exc, DATABASE_OUTAGE) else "database error"
+    result = SyncResult(
+        selected_calendar_id=selected.pk,
+        calendar_id=selected.calendar_id,
+        outcome=SyncOutcome.FAILED,
+        error=f"{what}: {first_line(exc)}",
+        exception=exc,
+        error_recorded=False,
+        failed_at=timezone.now(),
+    )
+    logger.warning("Sync of %s failed: %s", selected.calendar_id, result.error)
+    logger.debug("Sync of %s failed", selected.calendar_id, exc_info=exc)
+    return result
+
+
+def _drop_connection() -> None:
+    """Close this thread's broken connection so the next query opens a new one; Django
+    only checks a connection's health between requests, and a command has none. Inside
+    a transaction (a test's) the connection is left to it."""
+    if connection.in_atomic_block:
+        return
+    try:
+        connection.close()
+    except (DatabaseError, InterfaceError):
+        logger.debug("Closing the broken database connection failed", exc_info=True)
+
+
+def _database_answers(deadline: float) -> bool:
+    while True:
+        try:
+            connection.ensure_connection()
+            return True
+        except (DatabaseError, InterfaceError):
+            _drop_connection()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(RECONNECT_INTERVAL, remaining))
+
+
+def record_sync_errors(
+    *,
+    calendars: Iterable[SelectedCalendar],
+    results: Iterable[SyncResult],
+    wait: float = 0.0,
+    on_wait: Callable[[int], None] | None = None,
+) -> list[SyncResult]:
+    """Write the errors that a database failure kept off the token rows (``last_error``,
+    ``last_error_at``), so the dashboard shows them; returns the results still unwritten.
+
+    When the database does not answer, waits up to ``wait`` seconds for it to come back
+    (``on_wait(count)`` is called once before waiting) and tries once more.
+    """
+    pending = [result for result in results if not result.error_recorded]
+    if not pending:
+        return []
+    by_pk = {selected.pk: selected for selected in calendars}
+    deadline = time.monotonic() + wait
+    waited = False
+    while True:
+        try:
+            for result in pending:
+                if not result.error_recorded:
+                    _write_error(by_pk[result.selected_calendar_id], result)
+            return []
+        except (DatabaseError, InterfaceError) as exc:
+            _drop_connection()
+            unwritten = [result for result in pending if not result.error_recorded]
+            if waited or wait <= 0:
+                logger.warning(
+                    "%d sync error(s) not recorded, the database is unavailable: %s",
+                    len(unwritten),
+                    first_line(exc),
+                )
+                return unwritten
+            waited = True
+            if on_wait is not None:
+                on_wait(len(unwritten))
+            if not _database_answers(deadline):
+                logger.warning(
+                    "%d sync error(s) not recorded: the database did not answer within %g s",
+                    len(unwritten),
+                    wait,
+                )
+                return unwritten
+
+
+def _write_error(selected: SelectedCalendar, result: SyncResult) -> None:
+    CalendarSyncToken.objects.update_or_create(
+        credential_id=selected.credential_id,
+        calendar_id=selected.calendar_id,
+        defaults={
+            "last_error": result.error[:ERROR_MAX_LENGTH],
+            "last_error_at": result.failed_at or timezone.now(),
+        },
+    )
+    result.error_recorded = True

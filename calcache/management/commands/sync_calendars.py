@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, InterfaceError
 from django.db.models import QuerySet
 from tqdm import tqdm
 
 from calcache.conf import conf
 from calcache.models import Credential, SelectedCalendar
-from calcache.sync.engine import SyncOutcome, SyncResult, sync_calendars
+from calcache.sync.engine import (
+    SyncOutcome,
+    SyncResult,
+    first_line,
+    record_sync_errors,
+    sync_calendars,
+)
 from flags.models import Team
 
 MAX_WORKERS = 32
+DB_WAIT_SECONDS = 30.0
 
 
 def _user_by_id_or_email(value: str) -> Any:
@@ -88,6 +98,15 @@ class Command(BaseCommand):
             help="put one background task per calendar on the queue (needs Celery)",
         )
         parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
+        parser.add_argument(
+            "--db-wait",
+            type=float,
+            default=DB_WAIT_SECONDS,
+            metavar="SECONDS",
+            help="when the database failed during the run, wait this long at the end for it "
+            "to answer again, to record the failed calendars' errors "
+            f"(default {DB_WAIT_SECONDS:g}; 0: do not wait)",
+        )
 
     def select(self, options: dict[str, Any]) -> QuerySet[SelectedCalendar]:
         calendars = SelectedCalendar.objects.filter(enabled=True).select_related(
@@ -131,8 +150,16 @@ class Command(BaseCommand):
                     "--workers applies to syncs in this process; with --enqueue the Celery "
                     "workers' --concurrency decides."
                 )
-        calendars = list(self.select(options))
         quiet = options["quiet"]
+        try:
+            calendars = list(self.select(options))
+        except (DatabaseError, InterfaceError) as exc:
+            if not quiet:
+                self.stdout.write("Sync summary: no calendar synced, the database is unavailable.")
+            raise CommandError(
+                f"The database is unavailable ({first_line(exc)}); no calendar was synced.",
+                returncode=1,
+            ) from None
         if not calendars:
             if not quiet:
                 self.stdout.write("No enabled calendar matches.")
@@ -158,9 +185,17 @@ class Command(BaseCommand):
             )
         finally:
             progress.close()
+        unrecorded = record_sync_errors(
+            calendars=calendars,
+            results=results,
+            wait=max(0.0, options["db_wait"]),
+            on_wait=self.announce_wait(options["db_wait"]),
+        )
         elapsed = time.monotonic() - began
         if not quiet:
-            self.write_summary(results, elapsed)
+            self.write_summary(results, elapsed, unrecorded=unrecorded)
+            if options["verbosity"] >= 2:
+                self.write_tracebacks(results)
         failed = [r for r in results if r.outcome == SyncOutcome.FAILED]
         if failed:
             raise CommandError(f"{len(failed)} of {len(results)} calendar(s) failed.", returncode=1)
@@ -199,7 +234,19 @@ class Command(BaseCommand):
     def advance(progress: tqdm[Any]) -> None:
         progress.update(1)
 
-    def write_summary(self, results: list[SyncResult], elapsed: float) -> None:
+    def announce_wait(self, seconds: float) -> Callable[[int], None]:
+        def announce(count: int) -> None:
+            self.stderr.write(
+                f"The database failed during the sync; waiting up to {seconds:g} s for it "
+                f"to record {count} calendar error(s)."
+            )
+            self.stderr.flush()
+
+        return announce
+
+    def write_summary(
+        self, results: list[SyncResult], elapsed: float, *, unrecorded: list[SyncResult]
+    ) -> None:
         outcomes = Counter(result.outcome for result in results)
         rows = [
             ("calendars", len(results)),
@@ -228,3 +275,17 @@ class Command(BaseCommand):
                 self.stdout.write(
                     self.style.ERROR(f"  FAILED {result.calendar_id}: {result.error}")
                 )
+        if unrecorded:
+            self.stdout.write(
+                self.style.ERROR(
+                    f"  {len(unrecorded)} error(s) not recorded on the dashboard: "
+                    "the database is still unavailable"
+                )
+            )
+
+    def write_tracebacks(self, results: list[SyncResult]) -> None:
+        """``-v 2``: the traceback of each failure, after the summary's one-liners."""
+        for result in results:
+            if result.outcome == SyncOutcome.FAILED and result.exception is not None:
+                self.stdout.write(f"Traceback of {result.calendar_id}:")
+                self.stdout.write("".join(traceback.format_exception(result.exception)))
