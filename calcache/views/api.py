@@ -8,6 +8,7 @@ whole request, the same whether the user exists or not).
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,10 +23,13 @@ from calcache.conf import conf
 from calcache.exceptions import GoogleError, LiveBudgetExceeded
 from calcache.intervals import Interval, merge_intervals
 from calcache.services import get_availability_for_users
+from calcache.views.outages import google_unavailable_json, outage_json
 from flags.models import Team
 
 MAX_RANGE = timedelta(days=92)
 MAX_ID_LENGTH = 20
+MAX_ID = 2**63 - 1  # the largest primary key a BigAutoField holds
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")  # flags.Team.slug
 
 
 class BadParameter(ValueError):
@@ -46,8 +50,12 @@ def parse_instant(request: HttpRequest, name: str) -> datetime:
     raw = request.GET.get(name)
     if raw is None or not raw.strip():
         raise BadParameter(f"'{name}' is required: an ISO 8601 date-time with an offset or Z.")
+    text = raw.strip().replace(" ", "+")
     try:
-        value = datetime.fromisoformat(raw.strip().replace(" ", "+"))
+        # fromisoformat stops reading at a NUL, so "...Z\x00" would parse: refuse it first
+        if not (text.isascii() and text.isprintable()):
+            raise ValueError(text)
+        value = datetime.fromisoformat(text)
     except ValueError:
         raise BadParameter(
             f"'{name}' is not an ISO 8601 date-time: {raw[:64]!r} (example: 2026-06-01T09:00:00Z)."
@@ -73,7 +81,9 @@ def parse_window(request: HttpRequest) -> tuple[datetime, datetime]:
 
 def _user_id(raw: str, name: str) -> int:
     value = raw.strip()
-    if not value.isdigit() or len(value) > MAX_ID_LENGTH:
+    # isascii: str.isdigit() also holds for digits int() refuses, such as "²"
+    digits = value.isascii() and value.isdigit() and len(value) <= MAX_ID_LENGTH
+    if not digits or int(value) > MAX_ID:
         raise BadParameter(f"'{name}': {raw[:32]!r} is not a user id.")
     return int(value)
 
@@ -97,7 +107,8 @@ def parse_targets(request: HttpRequest) -> tuple[list[Any] | None, str]:
         ids = list(dict.fromkeys(_user_id(part, "users") for part in parts))
         return _capped(ids), "users"
     slug = request.GET["team"].strip()
-    team = Team.objects.filter(slug=slug).first() if 0 < len(slug) <= 100 else None
+    # Only a well-formed slug reaches the database (PostgreSQL refuses NUL in text).
+    team = Team.objects.filter(slug=slug).first() if SLUG.fullmatch(slug) else None
     if team is None:
         raise BadParameter(f"'team': no team {slug[:64]!r}.")
     members = list(team.members.order_by("pk").values_list("pk", flat=True))
@@ -137,6 +148,7 @@ def _one(answer: Availability) -> dict[str, Any]:
     return {"busy": _busy_json(answer.busy), "source": answer.source}
 
 
+@outage_json
 @require_GET
 def availability(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
@@ -160,8 +172,8 @@ def availability(request: HttpRequest) -> HttpResponse:
         response = error("Too many live calendar reads; try again shortly.", status=429)
         response["Retry-After"] = str(math.ceil(exc.retry_after or 60))
         return response
-    except GoogleError:
-        return error("Calendar data is unavailable right now; try again shortly.", status=503)
+    except GoogleError as exc:  # an outage or timeout on the live path: 503, Retry-After
+        return google_unavailable_json(exc)
     if targets is None or asked_by == "user":
         return JsonResponse(_one(answers[user_ids[0]]))
     union = merge_intervals(

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
@@ -35,10 +36,16 @@ from calcache.exceptions import (
 )
 from calcache.google.oauth import exchange_code, start_authorization
 from calcache.models import Credential, Provider
+from calcache.views.outages import outage_page
 
 logger = logging.getLogger("calcache.views.connect")
 
 SESSION_KEY = "calcache_google_oauth"
+MAX_ID = 2**63 - 1  # the largest primary key a BigAutoField holds
+MAX_CALENDARS = 500
+MAX_CALENDAR_ID_LENGTH = 255  # SelectedCalendar.calendar_id
+MAX_LOGIN_HINT_LENGTH = 254  # an email address; Google's login_hint
+MAX_CODE_LENGTH = 2048
 
 
 def _callback_uri(request: HttpRequest) -> str:
@@ -86,6 +93,7 @@ def _google_error_page(request: HttpRequest, exc: GoogleError) -> HttpResponse:
     )
 
 
+@outage_page
 @login_required
 @require_GET
 def start(request: HttpRequest) -> HttpResponse:
@@ -93,6 +101,14 @@ def start(request: HttpRequest) -> HttpResponse:
     if not conf.google_client_id:
         return _not_configured(request)
     login_hint = request.GET.get("account") or getattr(request.user, "email", "") or None
+    if login_hint and (len(login_hint) > MAX_LOGIN_HINT_LENGTH or not login_hint.isprintable()):
+        return _error_page(
+            request,
+            "That account is not valid",
+            "The account in the address is not an email address Google could sign in. "
+            "Please start connecting again.",
+            status=400,
+        )
     authorization = start_authorization(redirect_uri=_callback_uri(request), login_hint=login_hint)
     request.session[SESSION_KEY] = {
         "state": authorization.state,
@@ -101,6 +117,7 @@ def start(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(authorization.url)
 
 
+@outage_page
 @login_required
 @require_GET
 def callback(request: HttpRequest) -> HttpResponse:
@@ -127,6 +144,14 @@ def callback(request: HttpRequest) -> HttpResponse:
             status=200,
         )
     code = request.GET.get("code")
+    if not error and code and (len(code) > MAX_CODE_LENGTH or not code.isprintable()):
+        return _error_page(
+            request,
+            "This sign-in link is not valid",
+            "The authorization code in the address is malformed, so Google was not asked. "
+            "Nothing was saved; please start connecting again.",
+            status=400,
+        )
     if error or not code:
         return _error_page(
             request,
@@ -204,16 +229,50 @@ def _credentials_of(user: Any) -> QuerySet[Credential]:
     )
 
 
+class CalendarIdsField(forms.Field):
+    """Every ``calendar`` value of the form: ids as Google spells them, each non-empty,
+    without NUL and short enough for ``SelectedCalendar.calendar_id``."""
+
+    widget = forms.MultipleHiddenInput  # reads all the values, not the last one
+
+    def to_python(self, value: Any) -> list[str]:
+        return [str(item) for item in value or []]
+
+    def validate(self, value: list[str]) -> None:
+        if len(value) > MAX_CALENDARS:
+            raise forms.ValidationError(f"at most {MAX_CALENDARS} calendars")
+        for item in value:
+            if not item.strip() or len(item) > MAX_CALENDAR_ID_LENGTH or "\x00" in item:
+                raise forms.ValidationError(f"{item[:64]!r} is not a calendar id")
+
+
+class SelectionForm(forms.Form):
+    """The calendars page's POST: one connected account and the calendars to mirror."""
+
+    credential = forms.IntegerField(min_value=1, max_value=MAX_ID)
+    calendar = CalendarIdsField(required=False)
+
+
 def _save_selection(request: HttpRequest) -> HttpResponse:
+    form = SelectionForm(request.POST)
+    if not form.is_valid():
+        return _error_page(
+            request,
+            "That selection could not be saved",
+            "The form that was sent is not one this site makes (the account or a calendar "
+            "is not valid). Nothing was changed; please pick your calendars again.",
+            status=400,
+            retry=False,
+        )
     credential = get_object_or_404(
-        _credentials_of(request.user), pk=request.POST.get("credential") or 0
+        _credentials_of(request.user), pk=form.cleaned_data["credential"]
     )
     name = credential.account_email or "this account"
     try:
         calendars = account_calendars(credential=credential)
         change = select_calendars(
             credential=credential,
-            calendar_ids=request.POST.getlist("calendar"),
+            calendar_ids=form.cleaned_data["calendar"],
             calendars_info=calendars,
         )
     except CredentialInvalid:
@@ -235,6 +294,7 @@ def _save_selection(request: HttpRequest) -> HttpResponse:
     return redirect("calcache:calendars")
 
 
+@outage_page
 @login_required
 @require_http_methods(["GET", "POST"])
 def calendars(request: HttpRequest) -> HttpResponse:

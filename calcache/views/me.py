@@ -10,12 +10,14 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from calcache.exceptions import GoogleError
 from calcache.intervals import Interval
 from calcache.services import get_availability
+from calcache.views.outages import outage_page
 
 logger = logging.getLogger("calcache.views")
 
@@ -52,17 +54,35 @@ LAST_WEEK = date(2099, 12, 21)  # the last Monday whose week ends before 2100
 
 def week_monday(raw: str | None, *, today: date) -> date:
     """The Monday of the week ``raw`` (``YYYY-MM-DD``) falls in; this week's when it is
-    missing, malformed or too far out to page from."""
+    missing or empty. ``ValueError`` when it is not a date or outside the weeks the page
+    can show (``FIRST_WEEK`` to ``LAST_WEEK``)."""
+    if raw is None or not raw.strip():
+        return today - timedelta(days=today.weekday())
     try:
-        day = date.fromisoformat((raw or "").strip())
-        monday = day - timedelta(days=day.weekday())
-        date.fromordinal(monday.toordinal() - 7)  # the "previous week" link exists too
-        monday + timedelta(days=14)
-    except (ValueError, OverflowError):
-        return today - timedelta(days=today.weekday())
+        day = date.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValueError(f"{raw[:32]!r} is not a date (YYYY-MM-DD).") from None
+    monday = day - timedelta(days=day.weekday())  # 0001-01-01 is a Monday: no underflow
     if not FIRST_WEEK <= monday <= LAST_WEEK:  # get_availability refuses such windows
-        return today - timedelta(days=today.weekday())
+        raise ValueError(
+            f"{day.isoformat()} is outside the weeks this page shows "
+            f"({FIRST_WEEK.isoformat()} to {LAST_WEEK + timedelta(days=6)})."
+        )
     return monday
+
+
+def _bad_week(request: HttpRequest, message: str) -> HttpResponse:
+    return render(
+        request,
+        "calcache/bad_request.html",
+        {
+            "title": "That week cannot be shown",
+            "message": f"The week in the address is not one this page can show: {message}",
+            "back_url": reverse("calcache:me"),
+            "back_label": "Go to this week",
+        },
+        status=400,
+    )
 
 
 def _clock(moment: datetime, day_start: datetime) -> str:
@@ -98,19 +118,24 @@ def week_days(busy: list[Interval], *, monday: date, tz: tzinfo, today: date) ->
     return days
 
 
+@outage_page
 @require_GET
 @login_required
 def week(request: HttpRequest) -> HttpResponse:
     tz = timezone.get_current_timezone()
     today = timezone.localdate()
-    monday = week_monday(request.GET.get("week"), today=today)
+    try:
+        monday = week_monday(request.GET.get("week"), today=today)
+    except ValueError as exc:
+        return _bad_week(request, str(exc))
     start = datetime.combine(monday, time.min, tz)
     end = datetime.combine(monday + timedelta(days=7), time.min, tz)
     context: dict[str, object] = {
         "monday": monday,
         "sunday": monday + timedelta(days=6),
-        "previous_week": monday - timedelta(days=7),
-        "next_week": monday + timedelta(days=7),
+        # None past the weeks the page shows, so no link leads to the 400 page
+        "previous_week": monday - timedelta(days=7) if monday > FIRST_WEEK else None,
+        "next_week": monday + timedelta(days=7) if monday < LAST_WEEK else None,
         "this_week": today - timedelta(days=today.weekday()),
         "time_zone": timezone.get_current_timezone_name(),
         "hours": range(0, 24, 2),

@@ -71,6 +71,23 @@ def test_bad_parameters_are_400_with_a_json_error(
     assert message in response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start": "2026-03-02T00:00:00Z\x00", "end": "2026-03-03T00:00:00Z"},
+        {"start": "\x00", "end": "2026-03-03T00:00:00Z"},
+        {"start": "2026-03-02T00:00:00Z", "end": "9" * 5000},
+        {"start": "99999999999999999999999", "end": "2026-03-03T00:00:00Z"},
+        {"start": "2026-03-02T00:00:00+99:00", "end": "2026-03-03T00:00:00Z"},
+    ],
+)
+def test_nul_and_huge_numbers_in_the_window_are_400(
+    ada: Mirror, client: Client, params: dict[str, str]
+) -> None:
+    response = client.get(URL, params)
+    assert response.status_code == 400 and "is not an ISO 8601" in response.json()["error"]
+
+
 def test_a_plus_offset_survives_an_unencoded_query(ada: Mirror, client: Client) -> None:
     response = client.get(URL + "?start=2026-03-02T13:00:00+01:00&end=2026-03-03T12:00:00Z")
     assert response.status_code == 200
@@ -179,6 +196,21 @@ def test_one_forbidden_user_forbids_the_request(ada: Mirror, grace: Mirror, clie
         ({"users": "1", "team": "support"}, "only one of"),
         ({"user": "1", "users": "1"}, "only one of"),
         ({"user": "99999999999999999999999"}, "is not a user id"),
+        ({"user": "9223372036854775808"}, "is not a user id"),
+        ({"user": "9" * 5000}, "is not a user id"),
+        ({"user": "1\x00"}, "is not a user id"),
+        ({"user": "\x00"}, "is not a user id"),
+        ({"user": "²"}, "is not a user id"),  # str.isdigit() holds, int() refuses
+        ({"user": "１２"}, "is not a user id"),
+        ({"user": "-1"}, "is not a user id"),
+        ({"user": "1.5"}, "is not a user id"),
+        ({"users": "1,99999999999999999999999"}, "is not a user id"),
+        ({"users": "1,2\x00"}, "is not a user id"),
+        ({"users": "²"}, "is not a user id"),
+        ({"team": "support\x00"}, "no team"),
+        ({"team": "\x00"}, "no team"),
+        ({"team": "9" * 5000}, "no team"),
+        ({"team": "ü"}, "no team"),
     ],
 )
 def test_malformed_or_too_many_users_is_400_before_any_permission(
@@ -196,6 +228,19 @@ def test_malformed_or_too_many_users_is_400_before_any_permission(
         {"start": "0001-01-01T00:00:00+05:00", "end": "0001-01-02T00:00:00Z"},
         {"start": "9999-12-31T20:00:00-05:00", "end": "9999-12-31T22:00:00-05:00"},
         {"start": "1969-12-31T00:00:00Z", "end": "1970-01-02T00:00:00Z"},
+        # the UTC conversion itself runs past year 9999 or before year 1
+        {"start": "9999-12-31T20:00:00Z", "end": "9999-12-31T23:00:00-05:00"},
+        {"start": "0001-01-01T00:30:00+01:00", "end": "0001-01-02T00:00:00Z"},
+        {"start": "9999-12-31T23:59:59.999999-23:59", "end": "9999-12-31T23:59:59Z"},
+    ],
+    ids=[
+        "year-9999-month-widening",
+        "offset-before-year-1",
+        "offset-past-year-9999",
+        "before-1970",
+        "end-offset-past-year-9999",
+        "start-offset-before-year-1",
+        "largest-negative-offset",
     ],
 )
 def test_windows_no_calendar_needs_are_400(

@@ -330,3 +330,63 @@ def test_a_failed_watch_keeps_the_selection(
     assert f"Saved. Mirroring for {ADA}:" in response.content.decode()
     assert enabled(connected) == {ADA: True, WORK: True}
     assert not PushChannel.objects.exists()
+
+
+# --- malformed input: a friendly 400, nothing changed (issue 15) ------------------------------
+
+
+@pytest.mark.parametrize(
+    "credential",
+    ["abc", "1.5", "", " ", "0", "-1", "1\x00", "²", "99999999999999999999999", "9" * 5000],
+)
+def test_a_malformed_credential_is_a_friendly_400_with_csrf(
+    connected: Credential, credential: str
+) -> None:
+    # The reproducer: logged in, with a valid CSRF token, as a browser would send it.
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(connected.user)
+    assert strict.get(CALENDARS).status_code == 200
+    token = strict.cookies["csrftoken"].value
+    response = strict.post(
+        CALENDARS, {"csrfmiddlewaretoken": token, "credential": credential, "calendar": [WORK]}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "That selection could not be saved" in html and "Nothing was changed" in html
+    assert enabled(connected) == {ADA: True}
+
+
+@pytest.mark.parametrize(
+    "calendar_ids",
+    [[""], ["a\x00b"], [WORK, "x" * 256], [f"c{n}@example.com" for n in range(501)]],
+    ids=["empty", "nul", "too-long", "too-many"],
+)
+def test_malformed_calendar_ids_are_a_friendly_400(
+    connected: Credential, client: Client, calendar_ids: list[str]
+) -> None:
+    response = client.post(CALENDARS, {"credential": connected.pk, "calendar": calendar_ids})
+    assert response.status_code == 400
+    assert "That selection could not be saved" in response.content.decode()
+    assert enabled(connected) == {ADA: True}
+
+
+@pytest.mark.parametrize("account", ["ada\x00@example.com", "a" * 255 + "@example.com"])
+def test_a_malformed_account_hint_is_a_friendly_400(ada: Any, client: Client, account: str) -> None:
+    response = client.get(CONNECT, {"account": account})
+    assert response.status_code == 400
+    assert "That account is not valid" in response.content.decode()
+    assert "calcache_google_oauth" not in client.session
+
+
+@pytest.mark.parametrize("code", ["4/0A\x00", "c" * 2049])
+def test_a_malformed_code_is_refused_before_asking_google(
+    ada: Any, client: Client, emulator: EmulatorClient, code: str
+) -> None:
+    start = client.get(CONNECT)
+    state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
+    emulator.clear_requests()
+    response = client.get(CALLBACK, {"state": state, "code": code})
+    assert response.status_code == 400
+    assert "Nothing was saved" in response.content.decode()
+    assert not [r for r in emulator.requests() if "token" in r.get("path", "")]
+    assert not Credential.objects.filter(user=ada).exists()

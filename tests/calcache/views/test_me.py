@@ -86,29 +86,56 @@ def test_me_pages_between_weeks(ada: Mirror, client: Client) -> None:
     assert blocks(before) == [] and "0 busy blocks" in before
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        "",
-        "yesterday",
-        "2026-13-01",
-        "0001-01-01",
-        "9999-12-27",
-        "9999-12-13",
-        "2100-01-04",
-        "1969-12-29",
-    ],
-)
-def test_me_bad_week_is_this_week(ada: Mirror, client: Client, raw: str) -> None:
+@pytest.mark.parametrize("raw", ["", "   "])
+def test_me_without_a_week_is_this_week(ada: Mirror, client: Client, raw: str) -> None:
     response = client.get(ME, {"week": raw})
     assert response.status_code == 200
     today = timezone.localdate()
     assert response.context["monday"] == today - timedelta(days=today.weekday())
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "yesterday",
+        "2026-13-01",
+        "2026-03-02\x00",
+        "\x00",
+        "9" * 5000,
+        "99999999999999999999999",
+        "-1",
+        "0001-01-01",
+        "9999-12-27",
+        "9999-12-13",  # the reproducer: the widened window ran past year 9999
+        "9999-12-31",
+        "2100-01-04",
+        "1969-12-29",
+    ],
+)
+def test_me_bad_week_is_a_friendly_400(ada: Mirror, client: Client, raw: str) -> None:
+    response = client.get(ME, {"week": raw})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "That week cannot be shown" in html and 'href="/calendar-cache/me/"' in html
+    assert "Traceback" not in html and 'id="busy-list"' not in html
+
+
+def test_the_first_and_last_weeks_can_be_shown(ada: Mirror, client: Client) -> None:
+    for raw, monday in (("1970-01-07", date(1970, 1, 5)), ("2099-12-27", date(2099, 12, 21))):
+        response = client.get(ME, {"week": raw})
+        assert response.status_code == 200 and response.context["monday"] == monday
+    # and link to no week beyond them
+    first = client.get(ME, {"week": "1970-01-05"}).content.decode()
+    assert 'id="previous-week"' not in first and 'id="next-week"' in first
+    last = client.get(ME, {"week": "2099-12-21"}).content.decode()
+    assert 'id="next-week"' not in last and 'id="previous-week"' in last
+
+
 def test_a_day_inside_a_week_means_its_monday() -> None:
     assert week_monday("2026-03-05", today=date(2026, 11, 24)) == MONDAY
     assert week_monday(None, today=date(2026, 11, 24)) == date(2026, 11, 23)
+    with pytest.raises(ValueError, match="outside the weeks"):
+        week_monday("9999-12-13", today=date(2026, 11, 24))
 
 
 def test_me_when_google_is_unavailable(ada: Mirror, client: Client) -> None:
