@@ -379,6 +379,9 @@ class RolloutEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The dashboard shows every account's email and sync errors; staff status alone
+        # is not enough (see calcache.views.dashboard).
+        permissions = [("view_dashboard", "Can view the calendar cache dashboard")]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"
@@ -397,6 +400,15 @@ class PushChannel(models.Model):
     stopped_at = models.DateTimeField(null=True, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_message_number = models.BigIntegerField(null=True, blank=True)
+    token_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="SHA-256 (hex) of the channel's own X-Goog-Channel-Token, never the token; "
+        "empty for channels opened before per-channel tokens (they carry "
+        "CALCACHE_WEBHOOK_TOKEN until renewed). See calcache.push.tokens.",
+    )
 
     class Meta:
         indexes = [

@@ -14,20 +14,24 @@ from calcache.conf import conf
 from calcache.exceptions import GoogleError
 from calcache.google.credentials import client_for
 from calcache.models import PushChannel, SelectedCalendar
+from calcache.push.tokens import new_channel_token, token_hash
 
 logger = logging.getLogger("calcache.channels")
 
 
 def open_channel(selected: SelectedCalendar) -> PushChannel:
-    """Ask Google to push the calendar's changes to ``CALCACHE_WEBHOOK_URL``."""
+    """Ask Google to push the calendar's changes to ``CALCACHE_WEBHOOK_URL``, with a token
+    of the channel's own (``calcache.push.tokens``); ValueError when push is not configured."""
     if not conf.webhooks_enabled:
         raise ValueError("CALCACHE_WEBHOOK_URL is not set: push channels are off")
     channel_id = f"calcache-{uuid.uuid4().hex}"
+    # The channel's own token, signed with CALCACHE_WEBHOOK_TOKEN; only its hash is kept.
+    token = new_channel_token(channel_id)
     info = client_for(selected.credential).watch(
         selected.calendar_id,
         channel_id=channel_id,
         address=conf.webhook_url,
-        token=conf.webhook_token,
+        token=token,
         expiration=timezone.now() + timedelta(days=conf.channel_ttl_days),
     )
     return PushChannel.objects.create(
@@ -35,6 +39,7 @@ def open_channel(selected: SelectedCalendar) -> PushChannel:
         channel_id=info.id,
         resource_id=info.resource_id,
         expiration=info.expiration or timezone.now() + timedelta(days=7),
+        token_hash=token_hash(token),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from calcache.conf import conf
 from calcache.emulator import EmulatorClient
 from calcache.models import Credential, PushChannel, SelectedCalendar
 from calcache.push.channels import (
@@ -16,6 +17,7 @@ from calcache.push.channels import (
     stop_calendar_channels,
     stop_remote_channel,
 )
+from calcache.push.tokens import is_signed_for, token_hash
 from tests.calcache.sync.conftest import Mirror, make_mirror
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +129,17 @@ def test_a_stray_channel_is_stopped_with_its_calendars_credential(
     mirror.selected().credential.mark_invalid("revoked")
     stop_remote_channel(mirror.selected().pk, "channel", "resource")
     assert len(google_calls(emulator, "/channels/stop")) == 1
+
+
+def test_a_channel_gets_a_token_of_its_own_and_keeps_only_its_hash(
+    mirror: Mirror, emulator: EmulatorClient
+) -> None:
+    first, second = open_channel(mirror.selected()), open_channel(mirror.selected())
+    watches = [r["body"] for r in google_calls(emulator, "/events/watch")]
+    given = {body["id"]: body["token"] for body in watches}
+    assert given[first.channel_id] != given[second.channel_id]
+    for channel in (first, second):
+        token = given[channel.channel_id]
+        assert token != conf.webhook_token and len(token) <= 256
+        assert is_signed_for(token, channel.channel_id)
+        assert channel.token_hash == token_hash(token) and token not in channel.token_hash
