@@ -17,9 +17,10 @@ from calcache.models import (
     RolloutEvent,
     SelectedCalendar,
 )
+from flags.admin import CheckedModelAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(CheckedModelAdmin):
     """Rows written only by the sync: visible to operators, never edited by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -40,7 +41,7 @@ class SelectedCalendarInline(admin.TabularInline):
 
 
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(CheckedModelAdmin):
     list_display = ("id", "user", "provider", "account_email", "invalid", "updated_at")
     list_filter = ("provider", "invalid")
     search_fields = ("account_email", "user__username", "user__email")
@@ -87,12 +88,17 @@ class CredentialAdmin(admin.ModelAdmin):
 
 
 @admin.register(SelectedCalendar)
-class SelectedCalendarAdmin(admin.ModelAdmin):
+class SelectedCalendarAdmin(CheckedModelAdmin):
     list_display = ("calendar_id", "credential", "time_zone", "is_primary", "enabled")
     list_filter = ("enabled", "is_primary")
     search_fields = ("calendar_id", "credential__account_email")
     raw_id_fields = ("credential",)
     readonly_fields = ("credential", "calendar_id", "longest_event", "created_at", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Users choose their calendars on calendars/ from what Google lists for the
+        # account; a hand-typed id would name a calendar the sync cannot read.
+        return False
 
 
 class CalendarIdFilter(admin.SimpleListFilter):

@@ -137,3 +137,26 @@ BUSY_CASES = [
     pytest.param({"self_response_status": ResponseStatus.TENTATIVE}, True, id="answered-tentative"),
     pytest.param({"self_response_status": ResponseStatus.ACCEPTED}, True, id="accepted"),
 ]
+
+
+def grant_permission(user_or_group: Any, permission: str) -> None:
+    """Give a user or a group ``app_label.codename``. The row is created when missing: a
+    permission declared in Meta.permissions exists only once its migration has run."""
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from calcache.models import RolloutEvent
+
+    app_label, codename = permission.split(".", 1)
+    models_by_permission = {"calcache.view_dashboard": RolloutEvent}
+    model = models_by_permission.get(permission)
+    if model is None:
+        row = Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    else:
+        row, _ = Permission.objects.get_or_create(
+            content_type=ContentType.objects.get_for_model(model),
+            codename=codename,
+            defaults={"name": codename.replace("_", " ")},
+        )
+    permissions = getattr(user_or_group, "user_permissions", None) or user_or_group.permissions
+    permissions.add(row)

@@ -89,6 +89,16 @@ def _error(error: ApiError) -> Response:
     return _json(error.body(), status=error.code, headers=error.headers)
 
 
+def _logged_body(request: Request) -> Any:
+    """The JSON body for the request log; None when there is none or it does not parse."""
+    if not request.is_json or not request.data:
+        return None
+    try:
+        return json.loads(request.data)
+    except (ValueError, RecursionError):
+        return None
+
+
 class _DroppedConnection(Exception):
     """Raised mid-body to make the server close the connection (fault ``drop``)."""
 
@@ -136,14 +146,18 @@ class EmulatorApp:
         except BadTime as exc:
             response = _error(ApiError(400, "badRequest", str(exc)))
         except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
-            response = _error(ApiError(400, "badRequest", f"Bad Request: {exc}"))
+            response = _error(ApiError(400, "badRequest", f"Bad Request: {str(exc)[:200]}"))
+        except OverflowError as exc:
+            # Date arithmetic past year 1 or 9999 on values each within range (an event
+            # spanning millennia, say): the input's fault, as Google would say.
+            response = _error(ApiError(400, "badRequest", f"Bad Request: out of range ({exc})"))
         if not is_control:
             self.state.log_request(
                 {
                     "method": request.method,
                     "path": path,
                     "query": dict(request.args),
-                    "body": request.get_json(silent=True) if request.is_json else None,
+                    "body": _logged_body(request),
                     "status": response.status_code,
                     "account": account,
                     "at": format_timestamp(self.state.now()),
@@ -183,7 +197,10 @@ class EmulatorApp:
     def _body(self, request: Request) -> dict[str, Any]:
         if not request.data:
             return {}
-        data = json.loads(request.data)
+        try:
+            data = json.loads(request.data)
+        except RecursionError as exc:  # nested deeper than the parser goes
+            raise ApiError(400, "parseError", "Parse Error") from exc
         if not isinstance(data, dict):
             raise ApiError(400, "parseError", "Parse Error")
         return data

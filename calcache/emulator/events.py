@@ -20,6 +20,7 @@ from calcache.emulator.timeutil import (
     midnight,
     parse_date,
     parse_datetime,
+    parse_local_datetime,
     zone,
 )
 
@@ -56,11 +57,13 @@ def parse_when(value: Any, *, field: str) -> When:
     time_zone = value.get("timeZone")
     try:
         instant = parse_datetime(raw, field=f"{field}.dateTime")
-    except BadTime:
+    except BadTime as exc:
         if not time_zone:
             raise
-        naive = datetime.fromisoformat(raw)
-        instant = naive.replace(tzinfo=zone(time_zone))
+        try:
+            instant = parse_local_datetime(raw, zone(time_zone), field=f"{field}.dateTime")
+        except BadTime:
+            raise exc from None
     if time_zone:
         zone(time_zone)  # validate
     return When(instant=instant, time_zone=time_zone)

@@ -42,6 +42,7 @@ from calcache.emulator.timeutil import (
 
 DEFAULT_MAX_RESULTS = 250
 MAX_RESULTS_LIMIT = 2500
+INT32_MAX = 2**31 - 1  # Google's integer parameters are int32: beyond, 400 invalid
 FREEBUSY_MAX_DAYS = 92  # Google answers timeRangeTooLong past about three months
 FREEBUSY_MAX_CALENDARS = 50
 MAX_PAGE_CURSORS = 5000
@@ -792,8 +793,10 @@ class EmulatorState:
             value = int(raw)
         except ValueError as exc:
             raise ApiError(
-                400, "invalid", f"Invalid value '{raw}'.", location="maxResults"
+                400, "invalid", f"Invalid value '{raw[:64]}'.", location="maxResults"
             ) from exc
+        if value > INT32_MAX:
+            raise ApiError(400, "invalid", f"Invalid value '{raw[:64]}'.", location="maxResults")
         if value < 1:
             raise ApiError(
                 400,
@@ -939,6 +942,8 @@ class EmulatorState:
                 return self._next_page(params["pageToken"], self._max_results(params), calendar)
             lo = _time_param(params, "timeMin")
             hi = _time_param(params, "timeMax")
+            if lo is not None and hi is not None and lo >= hi:
+                raise ApiError(400, "timeRangeEmpty", location="timeMax")
             now = self.now()
             window = (lo or now - EXPANSION_PAST, hi or now + EXPANSION_FUTURE)
             render_tz = zone(params["timeZone"]) if params.get("timeZone") else calendar.tz
@@ -1010,6 +1015,15 @@ class EmulatorState:
             if hi - lo > timedelta(days=FREEBUSY_MAX_DAYS):
                 raise ApiError(400, "timeRangeTooLong", location="timeMax")
             items = body.get("items") or []
+            if not isinstance(items, list) or not all(
+                isinstance(item, dict) and isinstance(item.get("id", ""), str) for item in items
+            ):
+                raise ApiError(
+                    400,
+                    "invalid",
+                    "items must be a list of objects with a string id.",
+                    location="items",
+                )
             if len(items) > FREEBUSY_MAX_CALENDARS:
                 raise ApiError(
                     400,
@@ -1072,11 +1086,14 @@ class EmulatorState:
             now = self.now()
             expiration = now + timedelta(seconds=CHANNEL_DEFAULT_SECONDS)
             if body.get("expiration"):
-                requested = datetime.fromtimestamp(int(body["expiration"]) / 1000, UTC)
-                expiration = min(
-                    max(requested, now + timedelta(seconds=1)),
-                    now + timedelta(seconds=CHANNEL_MAX_SECONDS),
+                # Milliseconds since the epoch, clamped before they become a datetime:
+                # a giant or negative one is Google's "as long as allowed" / "at once".
+                now_ms = int(now.timestamp() * 1000)
+                requested_ms = min(
+                    max(int(body["expiration"]), now_ms + 1000),
+                    now_ms + CHANNEL_MAX_SECONDS * 1000,
                 )
+                expiration = datetime.fromtimestamp(requested_ms / 1000, UTC)
             channel = Channel(
                 id=channel_id,
                 resource_id=_random_id(27),

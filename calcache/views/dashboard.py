@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -22,9 +21,12 @@ from calcache.rollout.monitoring import (
 )
 from calcache.rollout.stages import STAGE_NAMES, rollout_status
 from calcache.views.charts import line_chart
+from calcache.views.outages import outage_page
 from flags.names import READ_FLAG, WRITE_FLAG
 
 CHART_HOURS = 24
+# Superusers have it implicitly; operators grant it to users or groups in the admin.
+DASHBOARD_PERMISSION = "calcache.view_dashboard"
 
 
 def percent_label(value: Decimal | None) -> str:
@@ -32,11 +34,19 @@ def percent_label(value: Decimal | None) -> str:
     return "none" if value is None else f"{value.normalize():f}%"
 
 
+def forbidden(request: HttpRequest) -> HttpResponse:
+    """The styled 403 for signed-in users without ``calcache.view_dashboard``."""
+    # the username comes from here: a host site may have no auth context processor
+    context = {"username": request.user.get_username()}
+    return render(request, "calcache/forbidden.html", context, status=403)
+
+
+@outage_page
 @require_GET
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_staff:
-        raise PermissionDenied("The calendar cache dashboard is for staff.")
+    if not request.user.has_perm(DASHBOARD_PERMISSION):
+        return forbidden(request)
     stats.flush()  # counters not yet written would be missing from the charts
     now = timezone.now()
     since = now - timedelta(hours=CHART_HOURS)

@@ -16,7 +16,7 @@ from calcache.services import connect_google_account
 from flags.names import READ_FLAG, WRITE_FLAG
 from tests.browser.conftest import log_in, screenshot
 from tests.calcache.sync.conftest import NOW, Mirror
-from tests.factories import TeamFactory, UserFactory
+from tests.factories import TeamFactory, UserFactory, grant_permission
 from tests.markers import committing
 
 if TYPE_CHECKING:
@@ -153,10 +153,17 @@ def test_staff_sees_the_dashboard_and_admin_changes_show_on_it(page: Page, ada: 
     screenshot(page, "dashboard-after-admin.png")
 
 
-def test_a_non_staff_user_gets_403(page: Page, ada: Mirror) -> None:
+def test_a_user_without_the_dashboard_permission_gets_a_styled_403(page: Page, ada: Mirror) -> None:
     log_in(page, "ada", "password")
     response = page.goto("/calendar-cache/dashboard/")
     assert response is not None and response.status == 403
+    assert "calcache.view_dashboard" in (page.text_content("#forbidden") or "")
+    card = page.locator("#forbidden").bounding_box()
+    assert card is not None and card["width"] > 300  # the site's card, not a bare page
+    screenshot(page, "dashboard-403.png")
+    grant_permission(ada.user, "calcache.view_dashboard")
+    response = page.goto("/calendar-cache/dashboard/")
+    assert response is not None and response.status == 200
 
 
 def test_google_down_shows_a_friendly_message(page: Page, emulator: EmulatorClient) -> None:

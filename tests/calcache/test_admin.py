@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib import admin
+from django.contrib.admin.sites import AdminSite
+from django.db import models
 from django.test import Client
 from django.urls import reverse
+from waffle.models import Switch
 
+from calcache.models import CalendarEvent, SelectedCalendar
 from flags.models import Flag, Team
 from tests.factories import (
     CalendarCacheFactory,
@@ -174,3 +181,322 @@ def test_sync_rows_cannot_be_edited_by_hand(admin_client_: Client) -> None:
     assert response.status_code == 403
     event.refresh_from_db()
     assert event.status == "confirmed"
+
+
+# --- junk input (issue 15): a message or a 4xx, never a 500 ----------------------------
+
+JUNK = [
+    "\x00",
+    "a\x00b",
+    "9999",
+    "10000",
+    "0",
+    "-1",
+    "x",
+    "1.5",
+    "99999999999999999999999",
+    "9" * 5000,
+    "",
+    " ",
+    "%",
+    "'",
+    "True",
+    "日本",
+    "2026-13-45",
+    "<b>",
+]
+OUR_APPS = ("calcache", "flags", "waffle")  # waffle's Switch and Sample: flags/admin.py
+
+
+def our_admins() -> list[tuple[type[models.Model], admin.ModelAdmin]]:
+    site: AdminSite = admin.site
+    return sorted(
+        ((m, a) for m, a in site._registry.items() if m._meta.app_label in OUR_APPS),
+        key=lambda pair: pair[0]._meta.label,
+    )
+
+
+def changelist_url(model: type[models.Model]) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.fixture
+def staff() -> Iterator[Client]:
+    """A staff superuser whose client answers a view's exception as the 500 a browser gets."""
+    client = Client(raise_request_exception=False)
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    yield client
+
+
+@pytest.fixture
+def rows(db: None) -> CalendarEvent:
+    event = CalendarEventFactory()
+    SelectedCalendarFactory(credential=event.credential, calendar_id=event.calendar_id)
+    CalendarSyncTokenFactory(credential=event.credential)
+    CalendarCacheFactory(credential=event.credential)
+    TeamFactory(members=[event.user])
+    Switch.objects.get_or_create(name="junk-walk")
+    return event
+
+
+def test_every_changelist_survives_junk_query_params(staff: Client, rows: CalendarEvent) -> None:
+    rng = random.Random(15)
+    failures: list[tuple[Any, ...]] = []
+    requests = 0
+    for model, model_admin in our_admins():
+        url = changelist_url(model)
+        page = staff.get(url)
+        assert page.status_code == 200, url
+        names = ["q", "o", "p", "all", "e", "_to_field", "_popup", "unknown__lookup"]
+        for spec in page.context["cl"].filter_specs:
+            names += spec.expected_parameters()
+        for entry in model_admin.list_filter:  # lookups no filter offers, as typed in
+            if isinstance(entry, str):
+                names += [f"{entry}__in", f"{entry}__gte", f"{entry}__id__in"]
+        if model_admin.date_hierarchy:
+            names += [f"{model_admin.date_hierarchy}__{part}" for part in ("year", "month", "day")]
+        queries = [{name: value} for name in names for value in rng.sample(JUNK, 3)]
+        queries += [
+            {name: rng.choice(JUNK) for name in rng.sample(names, min(len(names), 3))}
+            for _ in range(12)
+        ]
+        for query in queries:
+            requests += 1
+            response = staff.get(url, query)
+            if response.status_code >= 500:
+                failures.append((url, query, response.status_code))
+        actions = list(model_admin.get_actions(page.wsgi_request))
+        for action in actions:
+            for value in rng.sample(JUNK, 3):
+                requests += 1
+                data = {"action": action, "index": "0", "_selected_action": [value]}
+                response = staff.post(url, data)
+                if response.status_code >= 500:
+                    failures.append((url, data, response.status_code))
+    assert requests > 400
+    assert not failures, failures[:20]
+
+
+@pytest.mark.parametrize(
+    ("url_name", "params"),
+    [
+        ("admin:calcache_calendarevent_changelist", {"status__exact": "\x00"}),
+        ("admin:calcache_calendarevent_changelist", {"calendar_id": "work\x00"}),
+        ("admin:calcache_credential_changelist", {"q": "a\x00b"}),
+        ("admin:flags_team_changelist", {"q": "\x00"}),
+        ("admin:flags_flag_changelist", {"everyone__exact": "\x00"}),
+    ],
+)
+def test_nul_in_a_filter_or_search_is_a_message(
+    staff: Client, rows: CalendarEvent, url_name: str, params: dict[str, str]
+) -> None:
+    url = reverse(url_name)
+    response = staff.get(url, {**params, "o": "1"})
+    assert response.status_code == 302
+    assert response["Location"] == f"{url}?o=1"  # the junk parameter dropped, the rest kept
+    page = staff.get(response["Location"])
+    assert page.status_code == 200
+    assert "Filter and search values cannot contain NUL characters." in messages_of(page)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start_time__year": "9999"},
+        {"start_time__year": "9999", "start_time__month": "12"},
+        {"start_time__year": "9999", "start_time__month": "12", "start_time__day": "31"},
+        {"start_time__year": "0"},
+        {"start_time__year": "-1"},
+        {"start_time__year": "x"},
+        {"start_time__year": "10000"},
+        {"start_time__year": "2026", "start_time__month": "13"},
+        {"start_time__year": "2026", "start_time__month": "2", "start_time__day": "30"},
+        {"start_time__year": "9" * 5000},
+    ],
+)
+def test_date_hierarchy_out_of_range_is_a_message(
+    staff: Client, rows: CalendarEvent, params: dict[str, str]
+) -> None:
+    url = reverse("admin:calcache_calendarevent_changelist")
+    response = staff.get(url, {**params, "status__exact": "confirmed"}, follow=True)
+    assert response.redirect_chain == [(f"{url}?status__exact=confirmed", 302)]
+    assert response.status_code == 200
+    assert any("cannot be shown" in message for message in messages_of(response))
+
+
+@pytest.mark.parametrize("time_zone", ["Asia/Tokyo", "America/New_York"])
+def test_date_hierarchy_at_year_1_in_a_zone_off_utc(
+    staff: Client, rows: CalendarEvent, settings: Any, time_zone: str
+) -> None:
+    # The period's start, midnight of 0001-01-01 in Tokyo, is before year 1 in UTC.
+    settings.TIME_ZONE = time_zone
+    url = reverse("admin:calcache_calendarevent_changelist")
+    params = {"start_time__year": "1", "start_time__month": "1", "start_time__day": "1"}
+    response = staff.get(url, params)
+    assert response.status_code in (200, 302)
+    if time_zone == "Asia/Tokyo":
+        assert response.status_code == 302
+
+
+def test_date_hierarchy_still_drills_down(staff: Client, rows: CalendarEvent) -> None:
+    start = rows.start_time
+    url = reverse("admin:calcache_calendarevent_changelist")
+    query = {"start_time__year": start.year, "start_time__month": start.month}
+    response = staff.get(url, query)
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [rows]
+    last = {"start_time__year": "9998", "start_time__month": "12", "start_time__day": "30"}
+    assert staff.get(url, last).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "term", ["\x00", "a\x00b", "abc", "1.5", "99999999999999999999999", "9" * 5000]
+)
+def test_autocomplete_answers_junk_terms(staff: Client, rows: CalendarEvent, term: str) -> None:
+    # FlagAdmin.teams searches TeamAdmin, ours. (TeamAdmin.members searches the host
+    # site's user admin, which is not calcache's to change.)
+    params = {"app_label": "flags", "model_name": "flag", "field_name": "teams", "term": term}
+    response = staff.get("/admin/autocomplete/", params)
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"app_label": "flags", "model_name": "flag", "field_name": "teams", "page": "abc"},
+        {"app_label": "flags", "model_name": "flag", "field_name": "teams", "page": "9" * 30},
+        {"app_label": "flags", "model_name": "flag", "field_name": "1"},
+        {"app_label": "flags", "model_name": "1", "field_name": "teams"},
+        {"app_label": "\x00", "model_name": "flag", "field_name": "teams"},
+    ],
+)
+def test_autocomplete_junk_ids_are_4xx(
+    staff: Client, rows: CalendarEvent, params: dict[str, str]
+) -> None:
+    response = staff.get("/admin/autocomplete/", {"term": "team", **params})
+    assert 400 <= response.status_code < 500
+
+
+@pytest.mark.parametrize(
+    ("url_name", "action", "model"),
+    [
+        ("admin:calcache_calendarevent_changelist", "delete_selected", CalendarEvent),
+        ("admin:calcache_selectedcalendar_changelist", "delete_selected", SelectedCalendar),
+        ("admin:flags_flag_changelist", "enable_for_all", Flag),
+        ("admin:waffle_switch_changelist", "enable_switches", Switch),
+    ],
+)
+@pytest.mark.parametrize("junk", ["abc", "1.5", "", "\x00", "99999999999999999999999"])
+def test_junk_selected_action_ids_are_a_message(
+    staff: Client,
+    rows: CalendarEvent,
+    url_name: str,
+    action: str,
+    model: type[models.Model],
+    junk: str,
+) -> None:
+    def state() -> list[tuple[Any, ...]]:
+        rows = model._default_manager.order_by("pk")
+        return [
+            (row.pk, getattr(row, "everyone", None), getattr(row, "active", None)) for row in rows
+        ]
+
+    url = reverse(url_name)
+    before = state()
+    data = {"action": action, "index": "0", "_selected_action": [str(before[0][0]), junk]}
+    response = staff.post(url, data, follow=True)
+    assert response.redirect_chain == [(url, 302)]
+    assert messages_of(response) == [
+        "The selection holds ids that are not valid; nothing was changed."
+    ]
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("teams", ["abc"]),
+        ("teams", ["99999999999999999999999"]),
+        ("teams", ["\x00"]),
+        ("users", "abc"),
+        ("users", "1,99999999999999999999999"),
+        ("groups", ["99999999999999999999999"]),
+    ],
+)
+def test_flag_form_with_junk_related_ids_shows_an_error(
+    staff: Client, field: str, value: Any
+) -> None:
+    flag = Flag.objects.get(name="calendar-cache-sql")
+    url = reverse("admin:flags_flag_change", args=[flag.pk])
+    response = staff.post(url, flag_form(flag, **{field: value}))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors[field]
+    flag.refresh_from_db()
+    assert flag.teams.count() == flag.users.count() == 0
+
+
+@pytest.mark.parametrize("value", ["abc", "99999999999999999999999", "\x00"])
+def test_team_form_with_junk_member_ids_shows_an_error(staff: Client, value: str) -> None:
+    team = TeamFactory(name="Acme", slug="acme")
+    url = reverse("admin:flags_team_change", args=[team.pk])
+    response = staff.post(url, {"name": "Acme", "slug": "acme", "members": [value]})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["members"]
+
+
+def test_selected_calendars_have_no_add_page(staff: Client, rows: CalendarEvent) -> None:
+    # credential and calendar_id are read-only, so the add form could never save; users
+    # choose their calendars on calendars/ from what Google lists.
+    add = reverse("admin:calcache_selectedcalendar_add")
+    assert staff.get(add).status_code == 403
+    before = SelectedCalendar.objects.count()
+    response = staff.post(add, {"time_zone": "UTC", "enabled": "on"})
+    assert response.status_code == 403
+    assert SelectedCalendar.objects.count() == before
+    page = staff.get(reverse("admin:calcache_selectedcalendar_changelist"))
+    assert add not in page.content.decode()
+    selected = SelectedCalendar.objects.get()
+    change = reverse("admin:calcache_selectedcalendar_change", args=[selected.pk])
+    assert staff.post(change, {"time_zone": "UTC"}).status_code == 302  # enabled: off
+    selected.refresh_from_db()
+    assert selected.enabled is False
+
+
+def test_no_admin_of_ours_has_an_add_page_that_cannot_save(staff: Client) -> None:
+    """An add page that offers no editable field for a required column can only fail."""
+    for model, model_admin in our_admins():
+        request = staff.get(changelist_url(model)).wsgi_request
+        if not model_admin.has_add_permission(request):
+            continue
+        fields = {str(name) for name in model_admin.get_fields(request)}
+        editable = fields - {str(name) for name in model_admin.get_readonly_fields(request)}
+        required = {
+            f.name
+            for f in model._meta.concrete_fields
+            if not (f.null or f.blank or f.has_default() or f.primary_key or not f.editable)
+            and not getattr(f, "auto_now", False)
+            and not getattr(f, "auto_now_add", False)
+        }
+        assert required <= editable, (model._meta.label, required - editable)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"credential__id__exact": "99999999999999999999999"},
+        {"credential__id__in": "1,99999999999999999999999"},
+        {"credential__gte": "-99999999999999999999999"},
+    ],
+)
+def test_huge_ids_in_a_filter_are_a_message(
+    staff: Client, rows: CalendarEvent, params: dict[str, str]
+) -> None:
+    url = reverse("admin:calcache_calendarevent_changelist")
+    response = staff.get(url, params, follow=True)
+    assert response.redirect_chain == [(url, 302)]
+    assert any("too large a number" in message for message in messages_of(response))
