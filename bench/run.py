@@ -5,7 +5,7 @@ they scale.
     .venv/bin/python bench/run.py [--events 5000000] [--quick] [--sqlite]
                                   [--only availability,reads,fresh,users,mixed,http,
                                           writes,e2e,scaling,celery,partitioning,
-                                          cleanup]
+                                          replica,cleanup]
                                   [--database-url postgres://...] [--samples 300]
 
 (``make bench BENCH_ARGS="--quick"``.) Creates what it needs: the PostgreSQL database of
@@ -67,6 +67,11 @@ the sampled comparisons run by the in-process ``ThreadPoolRunner``.
   one-week windows, with server time and whether the LATERAL is pruned to one partition
   at run time), the sync's page upsert of updated and of new events (each page rolled
   back), and the sizes; the copy is dropped after;
+* ``replica`` (a PostgreSQL run; bench/replica_bench.py in a process of its own): a
+  throwaway primary of its own (``--replica-events``, 1,000,000 by default) with a
+  streaming replica and a transaction-pooling PgBouncer; ``get_availability`` with
+  ``CALCACHE_READ_DATABASE`` naming the primary, the replica, the primary unprepared and
+  PgBouncer (unprepared), rotated, every answer compared with the primary's;
 * ``cleanup``: ``cleanup_calendar_cache`` rows/s on an old tail, and the p99 of
   ``busy_intervals`` from a second process during cleanup vs idle.
 
@@ -85,6 +90,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -122,6 +128,7 @@ from bench.common import DEFAULT_URL, RESULTS, log, percentiles, setup_database,
 from bench.fill import Fill, Filler, default_workers  # noqa: E402
 from bench.http_bench import measure_http  # noqa: E402
 from bench.partitioning import measure_partitioning  # noqa: E402
+from bench.replica_bench import print_result as print_replica_result  # noqa: E402
 from bench.sync_bench import measure_e2e, measure_sync_workers  # noqa: E402
 from bench.write_path import measure_writes  # noqa: E402
 
@@ -140,6 +147,7 @@ SECTIONS = (
     "scaling-sync",
     "celery",
     "partitioning",
+    "replica",
     "cleanup",
 )
 ALIASES = {
@@ -757,6 +765,36 @@ def section_cleanup(run: Run) -> None:
     run.result["cleanup"] = measure_cleanup(run.samples, run.filled.tail_rows, run.now)
 
 
+def section_replica(run: Run) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        run.result["replica"] = {"skipped": "n/a (SQLite run)"}
+        return
+    log(f"replica and PgBouncer reads: a throwaway primary of {run.args.replica_events:,} events")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "replica_bench.py"),
+            "--events",
+            str(run.args.replica_events),
+            "--samples",
+            str(run.args.samples),
+            "--seed",
+            str(run.args.seed),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    sys.stderr.write(done.stderr)
+    if done.returncode != 0:
+        run.result["replica"] = {"skipped": f"failed (exit {done.returncode})"}
+        return
+    run.result["replica"] = json.loads(done.stdout)
+
+
 # A new section is one function here, a name in SECTIONS, a goals function in GOALS and a
 # printer in PRINTERS.
 RUNNERS: dict[str, Callable[[Run], None]] = {
@@ -769,6 +807,7 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
     "scaling-sync": section_scaling_sync,
     "celery": section_celery,
     "partitioning": section_partitioning,
+    "replica": section_replica,
     "cleanup": section_cleanup,
 }
 
@@ -896,6 +935,19 @@ def goals_cleanup(result: dict[str, Any]) -> list[Goal]:
     ]
 
 
+def goals_replica(result: dict[str, Any]) -> list[Goal]:
+    replica = result["replica"]
+    if "skipped" in replica:
+        return []
+    return [
+        (
+            "replica and PgBouncer answers equal the primary's",
+            f"{replica['mismatches']} differing of {replica['samples']} x 4",
+            replica["mismatches"] == 0,
+        )
+    ]
+
+
 GOALS: dict[str, Callable[[dict[str, Any]], list[Goal]]] = {
     "reads": goals_reads,
     "fresh": goals_fresh,
@@ -904,6 +956,7 @@ GOALS: dict[str, Callable[[dict[str, Any]], list[Goal]]] = {
     "writes": goals_writes,
     "e2e": goals_e2e,
     "scaling": goals_scaling,
+    "replica": goals_replica,
     "cleanup": goals_cleanup,
 }
 
@@ -1376,6 +1429,11 @@ def print_cleanup(result: dict[str, Any]) -> None:
     )
 
 
+def print_replica(result: dict[str, Any]) -> None:
+    print_replica_result(result["replica"])
+    print()
+
+
 PRINTERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "reads": print_reads,
     "fresh": print_fresh,
@@ -1386,6 +1444,7 @@ PRINTERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "e2e": print_e2e,
     "scaling": print_scaling,
     "partitioning": print_partitioning,
+    "replica": print_replica,
     "cleanup": print_cleanup,
 }
 
@@ -1466,6 +1525,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "http_rounds": (3, 1),
     "http_workers": (2, 2),
     "partition_rounds": (100, 10),
+    "replica_events": (1_000_000, 20_000),
 }
 
 
@@ -1501,6 +1561,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--http-rounds", type=int, default=None, help="HTTP phases per view and clients (3)")
     add("--http-workers", type=int, default=None, help="gunicorn sync workers (2)")
     add("--partition-rounds", type=int, default=None, help="page-write rounds (100)")
+    add("--replica-events", type=int, default=None, help="the replica section's own (1M)")
     add("--fill-workers", type=int, default=None, help="COPY processes (CPUs)")
     add("--quick", action="store_true", help="small sizes, under a minute")
     add("--sqlite", action="store_true", help="a SQLite file in bench/results/")

@@ -33,8 +33,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             errors.append(
                 Error(
                     "CALCACHE_WEBHOOK_URL is set but CALCACHE_WEBHOOK_TOKEN is empty.",
-                    hint="Set CALCACHE_WEBHOOK_TOKEN to a long random string; the webhook view "
-                    "rejects notifications that do not carry it.",
+                    hint="Set CALCACHE_WEBHOOK_TOKEN to a long random string: it signs each "
+                    "channel's own token, which the webhook view requires.",
                     id="calcache.E001",
                 )
             )
@@ -173,6 +173,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="calcache.E012",
             )
         )
+    if conf.sync_locking not in ("", "lease"):
+        errors.append(
+            Error(
+                f"CALCACHE_SYNC_LOCKING is {conf.sync_locking!r}; use '' or 'lease'.",
+                hint="'' takes PostgreSQL's advisory lock (the lease elsewhere); 'lease' "
+                "the token row's lease everywhere, as a transaction-pooling PgBouncer needs.",
+                id="calcache.E013",
+            )
+        )
+    elif not conf.sync_locking and _prepared_statements_off():
+        errors.append(
+            Warning(
+                "Prepared statements are off (prepare_threshold None) while syncs take "
+                "PostgreSQL's session-level advisory lock.",
+                hint="Behind a transaction-pooling PgBouncer a session's lock neither holds "
+                "nor is released: set CALCACHE_SYNC_LOCKING = 'lease'. Without a pooler, "
+                "ignore this (or silence calcache.W003).",
+                id="calcache.W003",
+            )
+        )
     for name, minimum, maximum in (
         ("STALE_AFTER_MINUTES", 1, None),
         ("DIRTY_GRACE_SECONDS", 0, None),
@@ -195,6 +215,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 Error(f"CALCACHE_{name} must be a whole number {bounds}.", id="calcache.E011")
             )
     return errors
+
+
+def _prepared_statements_off() -> bool:
+    default = settings.DATABASES.get("default", {})
+    options = default.get("OPTIONS", {})
+    return (
+        default.get("ENGINE") == "django.db.backends.postgresql"
+        and "prepare_threshold" in options
+        and options["prepare_threshold"] is None
+    )
 
 
 @register(Tags.security, deploy=True)

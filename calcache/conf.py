@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_CREDENTIAL_SYNCS_PER_MINUTE": 30,
     "CALCACHE_TASK_MAX_RETRIES": 8,
     "CALCACHE_SYNC_LEASE_SECONDS": 900,
+    "CALCACHE_SYNC_LOCKING": "",
     "CALCACHE_SYNC_PAGE_SIZE": 2500,
 }
 
@@ -91,7 +92,9 @@ class CalcacheSettings:
 
     @property
     def webhook_token(self) -> str:
-        """Shared secret carried by every push channel (``X-Goog-Channel-Token``)."""
+        """Key that signs each push channel's own ``X-Goog-Channel-Token``
+        (``calcache.push.tokens``); channels opened before per-channel tokens carry it
+        itself until renewed."""
         return str(_get("CALCACHE_WEBHOOK_TOKEN"))
 
     @property
@@ -194,8 +197,6 @@ class CalcacheSettings:
         return float(_get("CALCACHE_LIVE_TIMEOUT"))
 
     @property
-    def live_calls_per_minute(self) -> int:
-    @property
     def read_database(self) -> str:
         """The database alias availability reads use (a streaming replica); writes, syncs,
         locks and the rollout always use ``default``."""
@@ -206,6 +207,8 @@ class CalcacheSettings:
         """Above this replay lag (or when it does not answer) reads use ``default``."""
         return float(_get("CALCACHE_REPLICA_MAX_LAG_SECONDS"))
 
+    @property
+    def live_calls_per_minute(self) -> int:
         """Live freeBusy calls a minute on behalf of each user whose availability is read
         (answers from SQL or the JSON cache cost nothing); 0: no limit."""
         return int(_get("CALCACHE_LIVE_CALLS_PER_MINUTE"))
@@ -289,6 +292,13 @@ class CalcacheSettings:
         """SQLite only: how long a sync's lease on its calendar lasts. A crashed worker's
         calendar is blocked this long (PostgreSQL's advisory lock dies with the worker)."""
         return int(_get("CALCACHE_SYNC_LEASE_SECONDS"))
+
+    @property
+    def sync_locking(self) -> str:
+        """How a sync holds its calendar: ``""`` (PostgreSQL's advisory lock, the lease on
+        other databases) or ``"lease"`` (the token row's lease everywhere: needed behind a
+        transaction-pooling PgBouncer, where a session's lock neither holds nor goes)."""
+        return str(_get("CALCACHE_SYNC_LOCKING"))
 
     @property
     def sync_page_size(self) -> int:

@@ -212,6 +212,8 @@ if env.str("DATABASE_REPLICA_URL", default=""):
         "TEST": {"MIRROR": "default"},
     }
 CALCACHE_READ_DATABASE = env.str("CALCACHE_READ_DATABASE", default="default")
+# "lease" behind a transaction-pooling PgBouncer (README "Connections and pooling").
+CALCACHE_SYNC_LOCKING = env.str("CALCACHE_SYNC_LOCKING", default="")
 CALCACHE_REPLICA_MAX_LAG_SECONDS = env.float("CALCACHE_REPLICA_MAX_LAG_SECONDS", default=30.0)
 CALCACHE_RETIRE_AFTER_DAYS = env.int("CALCACHE_RETIRE_AFTER_DAYS", default=14)
 CALCACHE_ROLLBACK_MIN_SAMPLES = env.int("CALCACHE_ROLLBACK_MIN_SAMPLES", default=200)

@@ -37,7 +37,7 @@ class Verdict:
     """The alias reads use until ``checked + CHECK_EVERY_SECONDS``, and why."""
 
     alias: str
-    reason: str  # "replica", "lagging", "unreachable", "not configured"
+    reason: str  # "healthy", "lagging", "unreachable", "not configured"
     lag_seconds: float | None
     checked: float
 
@@ -101,7 +101,7 @@ class ReadRouter:
                 conf.replica_max_lag_seconds,
             )
             return Verdict(DEFAULT_DB_ALIAS, "lagging", lag, now)
-        return Verdict(wanted, "replica", lag, now)
+        return Verdict(wanted, "healthy", lag, now)
 
 
 def _close_quietly(alias: str) -> None:

@@ -93,7 +93,7 @@ def test_a_healthy_read_database_answers_and_is_checked_at_most_once_a_second(
     assert answer.source == "sql"
     assert answer.busy == mirror.google_busy(**week(mirror))
     verdict = router.verdicts[alias]
-    assert (verdict.alias, verdict.reason, verdict.lag_seconds) == (alias, "replica", 0.0)
+    assert (verdict.alias, verdict.reason, verdict.lag_seconds) == (alias, "healthy", 0.0)
     busy_intervals(user=mirror.user, **week(mirror))
     assert router.verdicts[alias] is verdict  # not measured again within the second
     assert fallbacks() == 0
@@ -116,7 +116,7 @@ def test_a_read_that_fails_on_the_read_database_is_repeated_on_default(
 ) -> None:
     alias = down
     # Healthy when last measured, gone by the time of the read.
-    router.verdicts[alias] = Verdict(alias, "replica", 0.0, checked=float("inf"))
+    router.verdicts[alias] = Verdict(alias, "healthy", 0.0, checked=float("inf"))
     assert busy_intervals(user=mirror.user, **week(mirror)) == mirror.google_busy(**week(mirror))
     assert router.verdicts[alias].alias == "default"
     assert fallbacks() == 1

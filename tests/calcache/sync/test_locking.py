@@ -29,7 +29,7 @@ from calcache.emulator import EmulatorClient
 from calcache.models import CalendarEvent, CalendarSyncToken
 from calcache.sync import engine
 from calcache.sync.engine import SyncOutcome, SyncResult, sync_calendar, sync_calendars
-from calcache.sync.locking import ADVISORY_NAMESPACE, calendar_lock
+from calcache.sync.locking import ADVISORY_NAMESPACE, calendar_lock, uses_advisory_lock
 from tests.calcache.sync.conftest import Mirror, make_mirror
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -41,8 +41,8 @@ JOIN_TIMEOUT = 30
 
 
 def postgresql_only() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's advisory lock (SQLite uses the lease, tested below)")
+    if not uses_advisory_lock():
+        pytest.skip("PostgreSQL's advisory lock (the lease is tested below)")
 
 
 def threads_supported() -> None:
@@ -54,7 +54,7 @@ def threads_supported() -> None:
 
 
 def lease_only() -> None:
-    if connection.vendor == "postgresql":
+    if uses_advisory_lock():
         pytest.skip("PostgreSQL takes an advisory lock, not the lease on the token row")
 
 
@@ -289,7 +289,7 @@ def test_lock_is_released_after_a_failed_sync(
     assert in_threads(syncer(mirror))[0].outcome == SyncOutcome.FAILED
     emulator.clear_faults()
     assert in_threads(syncer(mirror))[0].outcome == SyncOutcome.FULL
-    if connection.vendor != "postgresql":
+    if not uses_advisory_lock():
         token = mirror.token()
         assert (token.lock_owner, token.locked_until) == ("", None)
 
