@@ -241,10 +241,17 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="calcac
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# JSON, e.g. {"visibility_timeout": 7200} on Redis (seconds before an unacknowledged
-# message is handed to another worker).
+# JSON. On Redis: seconds before an unacknowledged message is handed to another worker
+# (above the longest sync and the longest retry countdown, 30 min, which Redis also
+# holds unacknowledged), and kombu's scan for such messages every interval x throttle
+# seconds (10 s here; 100 s by kombu's defaults). README "Background work".
 CELERY_BROKER_TRANSPORT_OPTIONS = env.json(
-    "CELERY_BROKER_TRANSPORT_OPTIONS", default={"visibility_timeout": 3600}
+    "CELERY_BROKER_TRANSPORT_OPTIONS",
+    default={
+        "visibility_timeout": 3600,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    },
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True

@@ -135,3 +135,22 @@ def test_the_pool_keeps_the_availability_statement_prepared(tmp_path: Path) -> N
     generic, custom = found["prepared"][0]
     # run 6 and on ran prepared; after 5 custom plans the generic one is chosen and reused
     assert generic + custom == 12 - 5 and generic >= 1
+
+
+def test_a_dead_workers_task_on_redis_comes_back_within_the_hour_and_ten_seconds(
+    tmp_path: Path,
+) -> None:
+    done = run_project(
+        """
+        import json
+        from django.conf import settings
+        print(json.dumps(settings.CELERY_BROKER_TRANSPORT_OPTIONS))
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    options = json.loads(done.stdout)
+    # above the longest retry countdown (30 min), which Redis also holds unacknowledged
+    assert options["visibility_timeout"] == 3600 > 30 * 60
+    # kombu scans for such messages every interval x throttle seconds (100 s by default)
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] == 10
