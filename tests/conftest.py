@@ -20,6 +20,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
     if not available_brokers():
         terminalreporter.write_sep("!", NO_BROKER, red=True, bold=True)
+    from tests.pgbouncer_server import missing_pgbouncer
+    from tests.postgres_server import missing_binaries
+
+    for missing in (missing_binaries(), missing_pgbouncer()):
+        if missing:
+            message = f"{missing}: the replica, outage and pooler tests were SKIPPED"
+            terminalreporter.write_sep("!", message, red=True, bold=True)
 
 
 @pytest.fixture(autouse=True)

@@ -129,6 +129,7 @@ def test_reads_follow_the_replica_and_move_to_the_primary_when_it_lags_or_stops(
     wait_for(lambda: lag(replica) == 0, timeout=60)
     found = read()
     assert (found["reason"], found["fallbacks"]) == ("healthy", 0)
+    print(f"\nsynced: primary {rows(primary)} rows, replica {rows(replica)}, lag 0 s: {found}")
 
     # Replay paused, a new event synced on the primary: the replica falls behind, and once
     # it is more than MAX_LAG seconds behind reads move to the primary, which has it.
@@ -141,14 +142,20 @@ def test_reads_follow_the_replica_and_move_to_the_primary_when_it_lags_or_stops(
     assert rows(replica) == 4
     found = read()
     assert (found["reason"], found["fallbacks"]) == ("lagging", 1)
+    print(
+        f"replay paused: primary {rows(primary)} rows, replica {rows(replica)}, "
+        f"lag {lag(replica):.2f} s > {MAX_LAG} s: {found}"
+    )
 
     # Replay resumed: the replica catches up and answers again.
     replica.psql("SELECT pg_wal_replay_resume()", DATABASE)
     wait_for(lambda: rows(replica) == 5 and lag(replica) == 0, timeout=60)
     found = read()
     assert (found["reason"], found["fallbacks"]) == ("healthy", 1)
+    print(f"replay resumed: replica {rows(replica)} rows, lag 0 s: {found}")
 
     # The replica stopped: reads move to the primary, no error reaches the answer.
     replica.stop()
     found = read()
     assert (found["reason"], found["fallbacks"]) == ("unreachable", 2)
+    print(f"replica stopped: {found}")
