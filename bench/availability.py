@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from bench.common import percentiles, timed
+from bench.common import percentiles, shuffled, timed
 
 WINDOWS = {"1 day": 1, "1 week": 7, "1 month": 30}
 THREAD_POOL = "calcache.background.runners.ThreadPoolRunner"
@@ -457,13 +457,11 @@ def reset_autovacuum() -> None:
 def interleaved(
     samples: Sequence[Sample], paths: Callable[[Sample], list[tuple[str, Callable[[], Any]]]]
 ) -> list[dict[str, tuple[Any, float]]]:
-    """Every path of each sample, the order rotated sample by sample so noise hits each
-    path alike; per sample, path -> (answer, ms)."""
+    """Every path of each sample, in a seeded random order sample by sample
+    (``shuffled``) so noise hits each path alike; per sample, path -> (answer, ms)."""
     results = []
     for number, sample in enumerate(samples):
-        calls = paths(sample)
-        shift = number % len(calls)
-        results.append({name: timed(fn) for name, fn in calls[shift:] + calls[:shift]})
+        results.append({name: timed(fn) for name, fn in shuffled(paths(sample), number)})
     return results
 
 
@@ -529,8 +527,8 @@ def measure_users(
 ) -> dict[str, Any]:
     """``get_availability_for_users`` for groups of each size (one week, the same window
     for the group, as a team's page asks) beside one user's ``get_availability``, the
-    calls of a round in rotated order; ``groups`` distinct (window, users) a round
-    cycles through."""
+    calls of a round in a seeded random order, each once the background comparisons of
+    the one before are done; ``groups`` distinct (window, users) a round cycles through."""
     from calcache.services import get_availability, get_availability_for_users
 
     sizes = sorted({min(n, len(users)) for n in sizes})
@@ -556,10 +554,11 @@ def measure_users(
 
     times: dict[str, list[float]] = {}
     for r in range(-len(combos), rounds):  # the first pass over the groups is a warm-up
-        todo = calls(r)
-        shift = r % len(todo)
         got = {}
-        for name, fn in todo[shift:] + todo[:shift]:
+        for name, fn in shuffled(calls(r), r):
+            # Comparisons a big call handed over run on the runner's thread, holding the
+            # GIL: without this the call after it would pay for them.
+            watch.runner.wait_idle(60)
             got[name], ms = timed(fn)
             if r >= 0:
                 times.setdefault(name, []).append(ms)

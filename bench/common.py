@@ -4,16 +4,18 @@ database set-up."""
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+T = TypeVar("T")
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/calcache_bench"
 
 
@@ -28,6 +30,17 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
         return {"p50": values[0], "p95": values[0], "p99": values[0], "n": 1}
     q = statistics.quantiles(values, n=100, method="inclusive")
     return {"p50": q[49], "p95": q[94], "p99": q[98], "n": len(values)}
+
+
+def shuffled(items: Sequence[T], key: object) -> list[T]:
+    """``items`` in a random order fixed by ``key`` (a sample's number, say). Paths measured
+    side by side run in such an order, not a rotation: in a rotation each path always
+    follows the same neighbour, and a heavy neighbour (the ORM JSON read's garbage, an
+    unprepared statement's planning, a 100-user call's background comparisons) slows
+    whatever comes after it."""
+    order = list(items)
+    random.Random(f"order:{key}").shuffle(order)
+    return order
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -22,7 +22,7 @@ everyone, the kill switch off, ``CALCACHE_SHADOW_SAMPLE_RATE`` as configured (0.
 the sampled comparisons run by the in-process ``ThreadPoolRunner``.
 
 * ``reads``: availability reads for 1 day / 1 week / 1 month windows over random users,
-  per sample in rotated order: ``calcache.services.get_availability`` (the product path;
+  per sample in a seeded random order: ``calcache.services.get_availability`` (the product path;
   its calls also split by whether they handed a comparison over and whether one was
   running in the background), ``calcache.selectors.busy_intervals`` (prepared), the
   baseline JSON row read (bench/availability.py ``JsonRowReader``: the legacy month blob's
@@ -71,7 +71,7 @@ the sampled comparisons run by the in-process ``ThreadPoolRunner``.
   throwaway primary of its own (``--replica-events``, 1,000,000 by default) with a
   streaming replica and a transaction-pooling PgBouncer; ``get_availability`` with
   ``CALCACHE_READ_DATABASE`` naming the primary, the replica, the primary unprepared and
-  PgBouncer (unprepared), rotated, every answer compared with the primary's;
+  PgBouncer (unprepared), in a seeded random order, every answer compared with the primary's;
 * ``cleanup``: ``cleanup_calendar_cache`` rows/s on an old tail, and the p99 of
   ``busy_intervals`` from a second process during cleanup vs idle.
 
@@ -124,7 +124,15 @@ from bench.availability import (  # noqa: E402
     vacuum_analyze,
 )
 from bench.celery_bench import DEFAULT_BROKER, measure_celery_workers  # noqa: E402
-from bench.common import DEFAULT_URL, RESULTS, log, percentiles, setup_database, timed  # noqa: E402
+from bench.common import (  # noqa: E402
+    DEFAULT_URL,
+    RESULTS,
+    log,
+    percentiles,
+    setup_database,
+    shuffled,
+    timed,
+)
 from bench.fill import Fill, Filler, default_workers  # noqa: E402
 from bench.http_bench import measure_http  # noqa: E402
 from bench.partitioning import measure_partitioning  # noqa: E402
@@ -230,7 +238,7 @@ def measure_reads(
     blob: JsonRowReader,
     watch: ShadowWatch | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Per sample, in an order rotated sample by sample: ``get_availability`` (the product
+    """Per sample, in a seeded random order (``shuffled``): ``get_availability`` (the product
     path), ``busy_intervals``, the JSON row read (the baseline), ``cached_busy`` (our ORM
     JSON path) and, on PostgreSQL, busy_intervals' SQL unprepared; every answer compared
     with busy_intervals'. ``watch``: get_availability's calls are told apart by whether
@@ -273,9 +281,8 @@ def measure_reads(
         ]
         if raw is not None:
             paths.append(("raw", partial(run_raw, sample)))
-        shift = number % len(paths)  # rotate the order, so noise hits every path alike
         answers: dict[str, Any] = {}
-        for name, fn in paths[shift:] + paths[:shift]:
+        for name, fn in shuffled(paths, number):
             if name == "product" and watch is not None:
                 handed, background = watch.handed, watch.busy()
                 answers[name], ms = timed(fn)
@@ -1002,7 +1009,7 @@ def print_reads(result: dict[str, Any]) -> None:
     reads, mismatches = result["reads"], result["mismatches"]
     product = result["meta"].get("product") or {}
     print(
-        f"Availability reads, ms ({reads['samples']:,} samples; per sample, in rotated order, "
+        f"Availability reads, ms ({reads['samples']:,} samples; per sample, in a random order, "
         "get_availability, busy_intervals, the JSON row read, cached_busy and the SQL "
         f"unprepared; median answer {reads['busy_intervals_per_answer_median']:.0f} intervals)"
     )
@@ -1126,8 +1133,8 @@ def print_users(result: dict[str, Any]) -> None:
     users = result["users"]
     print(
         f"get_availability_for_users, ms per call (one week, one window for the group; "
-        f"{users['rounds']} rounds over {users['groups']} groups, the calls of a round in "
-        "rotated order)"
+        f"{users['rounds']} rounds over {users['groups']} groups, the calls of a round in a "
+        "random order, each once the comparisons of the one before were done)"
     )
     header = (
         f"{'users per call':{LABEL}} {'p50':>8} {'p95':>8} {'p99':>8} {'n':>5} "
