@@ -351,6 +351,24 @@ def busy_params(sample: Sample) -> dict[str, Any]:
     return pg_read_params(ids, ids, True, sample.start.astimezone(UTC), sample.end.astimezone(UTC))
 
 
+def explain_execute(
+    cursor: Any, name: str, types: Sequence[str], sql: str, params: dict[str, Any]
+) -> Any:
+    """``EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE`` of the prepared statement ``name``,
+    psycopg's preparation of ``sql`` (parameter ``types`` from ``pg_prepared_statements``),
+    with ``params``; the plan JSON."""
+    # psycopg numbers named placeholders by first appearance ($1, $2, ...)
+    order = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
+    args = ", ".join(f"%s::{kind}" for kind in types)
+    cursor.execute(
+        f'EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE "{name}"({args})',
+        [params[key] for key in order],
+    )
+    row = cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
 def explain_busy(sample: Sample) -> dict[str, Any]:
     """The plans of ``busy_intervals``' statement for this sample: the prepared statement
     busy_intervals runs on Django's connection (``EXPLAIN EXECUTE`` of it: the generic or
@@ -376,17 +394,8 @@ def explain_busy(sample: Sample) -> dict[str, Any]:
         found = cursor.fetchone()
         if found is not None:
             name, types, generic, custom = found
-            # psycopg numbers named placeholders by first appearance ($1, $2, ...)
-            order = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", pg_read_sql())))
-            args = ", ".join(f"%s::{kind}" for kind in types)
-            cursor.execute(
-                f'EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE "{name}"({args})',
-                [params[key] for key in order],
-            )
-            row = cursor.fetchone()
-            assert row is not None
             result["prepared"] = {
-                **_summary(row[0]),
+                **_summary(explain_execute(cursor, name, types, pg_read_sql(), params)),
                 "generic_plans": generic,
                 "custom_plans": custom,
             }

@@ -38,14 +38,13 @@ and drops the copy at the end.
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from bench.availability import EVENT_TABLE, pick_samples
+from bench.availability import EVENT_TABLE, explain_execute, pick_samples
 from bench.common import log, percentiles, timed
 
 PARTITIONS = 8
@@ -314,16 +313,7 @@ class PreparedRead:
             found = cur.fetchone()
             assert found is not None, f"no prepared statement reads {self.table}"
             name, types, generic, custom = found
-            # psycopg numbers named placeholders by first appearance ($1, $2, ...)
-            order = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", self.sql)))
-            args = ", ".join(f"%s::{kind}" for kind in types)
-            cur.execute(
-                f'EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE "{name}"({args})',
-                [params[key] for key in order],
-            )
-            row = cur.fetchone()
-        assert row is not None
-        top = row[0][0]
+            top = explain_execute(cur, name, types, self.sql, params)[0]
         return {
             "execution_ms": float(top["Execution Time"]),
             "shape": plan_shape(top["Plan"]),
