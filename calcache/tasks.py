@@ -15,8 +15,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from celery import Task, shared_task
 from django.utils import timezone
+
+from calcache.extras import MissingExtra
+
+try:
+    from celery import Task, shared_task
+except ImportError as exc:
+    raise MissingExtra("celery", exc) from exc
 
 from calcache.background import jobs
 from calcache.background.sweep import calendars_needing_sync

@@ -24,7 +24,8 @@ PACKAGES = ("calcache", "flags")
 # Lower layers first. A module belongs to the longest prefix listed; it may import only
 # modules of its own layer or below (calcache.exceptions etc. are the floor).
 LAYERS: list[tuple[str, ...]] = [
-    ("calcache.conf", "calcache.exceptions", "calcache.intervals", "calcache._lazy", "flags"),
+    ("calcache.conf", "calcache.exceptions", "calcache.intervals", "calcache._lazy",
+     "calcache.extras", "flags"),
     ("calcache.accounts.crypto", "calcache.checks"),
     ("calcache.models",),
     ("calcache.google",),
@@ -324,8 +325,8 @@ def test_the_core_imports_without_the_emulator_extra_or_test_tools() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "CORE OK" in done.stdout
-    assert "EMULATOR: calcache.emulator needs the optional 'emulator' extra" in done.stdout
-    assert "COMMAND: CommandError calcache.emulator needs the optional 'emulator' extra" in (
+    assert "EMULATOR: the Google Calendar emulator needs the optional 'emulator' extra" in done.stdout
+    assert "COMMAND: CommandError the Google Calendar emulator needs the optional 'emulator' extra" in (
         done.stdout
     )
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from celery.schedules import crontab
+from calcache.extras import MissingExtra
+
+try:
+    from celery.schedules import crontab
+except ImportError as exc:
+    raise MissingExtra("celery", exc) from exc
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "calcache-refresh-stale": {

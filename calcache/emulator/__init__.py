@@ -17,14 +17,13 @@ python-dateutil), ``pip install "calcache[emulator]"``. Nothing else in calcache
 imports it.
 """
 
+from calcache.extras import MissingExtra
+
 try:
     import dateutil.rrule  # noqa: F401
     import werkzeug  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        "calcache.emulator needs the optional 'emulator' extra (Werkzeug, python-dateutil): "
-        'pip install "calcache[emulator]"'
-    ) from exc
+except ImportError as exc:
+    raise MissingExtra("emulator", exc) from exc
 
 from calcache.emulator.client import EmulatorClient
 from calcache.emulator.server import EmulatorServer

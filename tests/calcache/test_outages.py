@@ -24,6 +24,7 @@ import psycopg
 
 from calcache.emulator import EmulatorClient
 from calcache.emulator.server import EmulatorServer
+from tests.commands import sync_summary
 from tests.postgres_server import PostgresServer, free_port
 from tests.waiting import wait_for
 
@@ -31,12 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EMAIL = "oncall@example.com"
 CALENDARS = [EMAIL, "standups@example.com", "releases@example.com"]
 WAITING = "The database failed during the sync; waiting up to"
-
-
-def summary(out: str) -> dict[str, int]:
-    """sync_calendars' summary table as {label: number}."""
-    rows = re.findall(r"^  (\S.*?)\s{2,}(\d+)$", out, flags=re.MULTILINE)
-    return {label: int(value) for label, value in rows}
 
 
 class Output:
@@ -229,7 +224,7 @@ def test_database_outage_answers_503_and_the_sync_records_its_errors(
     cookie = {"Cookie": f"sessionid={session}"}
     first = site.manage("sync_calendars")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert summary(first.stdout)["synced (full)"] == 3
+    assert sync_summary(first.stdout)["synced (full)"] == 3
     order = server.psql("SELECT calendar_id FROM calcache_selectedcalendar ORDER BY id", database)
     first_id, second_id, third_id = order.split()
 
@@ -276,7 +271,7 @@ def test_database_outage_answers_503_and_the_sync_records_its_errors(
             sync.kill()  # only when a failure above left it running
 
         assert code == 1, out + err
-        table = summary(out)
+        table = sync_summary(out)
         assert (table["calendars"], table["synced (incremental)"], table["failed"]) == (3, 1, 2)
         failed = re.findall(r"^  FAILED (\S+): database unavailable: ", out, flags=re.MULTILINE)
         assert failed == [second_id, third_id], out

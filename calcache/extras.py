@@ -1,0 +1,44 @@
+"""The optional parts of calcache and the extras that install them.
+
+The core install carries only what the reusable app needs at run time. A part that
+needs more calls ``require_extra`` when it is imported, so a host that uses it without
+the extra gets one clear error naming the ``pip install`` to run, not a bare
+``ModuleNotFoundError`` from deep inside::
+
+    try:
+        from celery import shared_task
+    except ImportError as exc:
+        raise MissingExtra("celery", exc) from exc
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+from calcache.exceptions import CalcacheError
+
+#: extra name -> (the modules it provides, what in calcache needs it)
+EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
+    "celery": (("celery", "kombu"), "Celery workers and the beat schedule (calcache.tasks)"),
+    "emulator": (("werkzeug", "dateutil.rrule"), "the Google Calendar emulator"),
+    "metrics": (("prometheus_client",), "Prometheus metrics (calcache.metrics)"),
+    "postgres": (("psycopg",), "PostgreSQL (psycopg 3)"),
+}
+
+
+class MissingExtra(CalcacheError, ImportError):
+    """A part of calcache was used without the optional dependencies it needs."""
+
+    def __init__(self, extra: str, cause: ImportError | str) -> None:
+        if isinstance(cause, str):
+            missing, detail = cause, f"{cause} is not installed"
+        else:
+            missing = cause.name or ""
+            detail = f"{missing} is not installed" if missing else str(cause)
+        self.extra = extra
+        self.missing = missing
+        super().__init__(
+            f"{EXTRAS[extra][1]} needs the optional {extra!r} extra ({detail}): "
+            f"pip install 'calcache[{extra}]'",
+            name=missing or None,
+        )
