@@ -4,11 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test test-django6 lint typecheck pytest demo migrate bench clean help
+.PHONY: test test-django6 test-live lint typecheck pytest demo migrate bench clean help
 
 help:
 	@echo "make test   - lint, type-check and run the test suite (DATABASE_URL picks the database)"
 	@echo "make test-django6 - the test suite on the newest Django 6 (needs Python 3.12+: DJANGO6_PYTHON)"
+	@echo "make test-live - the live suite: the emulator, and the real Google with CALCACHE_LIVE_GOOGLE_TOKEN"
 	@echo "make demo   - the demo: Google emulator, demo users, and the site on 127.0.0.1:8000"
 	@echo "make bench  - SQL cache vs legacy JSON cache: reads, sync writes, cleanup (BENCH_ARGS=\"--quick --sqlite\")"
 	@echo "make clean  - remove the virtualenv and the demo database"
@@ -32,6 +33,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The live suite (docs/live-tests.md): the emulator always, the real Google when
+# CALCACHE_LIVE_GOOGLE_TOKEN names an authorized-user JSON file. Never part of CI.
+test-live: $(STAMP)
+	CALCACHE_LIVE_GOOGLE_TOKEN="$(CALCACHE_LIVE_GOOGLE_TOKEN)" $(BIN)/python -m pytest tests/live -m live -v $(PYTEST_ARGS)
 
 # The same suite on Django 6.x, which needs Python 3.12+: the first of python3.13,
 # python3.12 and pyenv's 3.13/3.12 that runs, or DJANGO6_PYTHON. Lint and mypy run on
