@@ -7,9 +7,11 @@ Use ``from calcache.conf import conf`` and ``conf.sync_past_days``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 DEFAULTS: dict[str, Any] = {
     "CALCACHE_GOOGLE_API_URL": "https://www.googleapis.com/calendar/v3/",
@@ -185,6 +187,19 @@ class CalcacheSettings:
         """Dotted path to ``(request, target_user) -> bool`` allowing ``?user=`` on the
         availability API; empty: users see only their own availability."""
         return str(_get("CALCACHE_AVAILABILITY_PERMISSION"))
+
+    def availability_permission_hook(self) -> Callable[..., Any] | None:
+        """The function ``CALCACHE_AVAILABILITY_PERMISSION`` names, imported; None when the
+        setting is empty. Raises ``ImportError`` when it does not import (or whatever the
+        module raises while importing), ``TypeError`` when it is not callable
+        (``calcache.E014`` reports both at start-up)."""
+        path = self.availability_permission
+        if not path:
+            return None
+        hook = import_string(path)
+        if not callable(hook):
+            raise TypeError(f"is a {type(hook).__name__}, not a function")
+        return hook
 
     @property
     def availability_max_users(self) -> int:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from calcache.accounts import crypto
 
@@ -34,13 +35,14 @@ class Credential(models.Model):
     account_email = models.EmailField(
         max_length=254,
         blank=True,
-        help_text="The account's address; empty until the provider told us.",
+        help_text=_("The account's address; empty until the provider told us."),
     )
     encrypted_token = models.TextField(
-        editable=False, help_text="Fernet-encrypted OAuth token JSON; see calcache.accounts.crypto."
+        editable=False,
+        help_text=_("Fernet-encrypted OAuth token JSON; see calcache.accounts.crypto."),
     )
     invalid = models.BooleanField(
-        default=False, help_text="Set when the provider refused the token; cleared on reconnect."
+        default=False, help_text=_("Set when the provider refused the token; cleared on reconnect.")
     )
     invalid_reason = models.CharField(max_length=INVALID_REASON_MAX_LENGTH, blank=True)
     invalidated_at = models.DateTimeField(null=True, blank=True)
@@ -93,18 +95,20 @@ class SelectedCalendar(models.Model):
     )
     calendar_id = models.CharField(max_length=255)
     time_zone = models.CharField(
-        max_length=100, default="UTC", help_text="IANA zone; all-day events start at its midnight."
+        max_length=100,
+        default="UTC",
+        help_text=_("IANA zone; all-day events start at its midnight."),
     )
     is_primary = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
     dirty_since = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="Set by a push notification; cleared when a sync of the calendar starts.",
+        help_text=_("Set by a push notification; cleared when a sync of the calendar starts."),
     )
     longest_event = models.DurationField(
         default=timedelta(0),
-        help_text=(
+        help_text=_(
             "Longest stored event of this calendar; the availability query's lower bound on "
             "start time. Grows with writes, recomputed by a full sync."
         ),
@@ -199,8 +203,8 @@ class CalendarEvent(models.Model):
         max_length=20, choices=EventStatus.choices, default=EventStatus.CONFIRMED
     )
     summary = models.TextField(blank=True)
-    start_time = models.DateTimeField(help_text="UTC instant, inclusive.")
-    end_time = models.DateTimeField(help_text="UTC instant, exclusive.")
+    start_time = models.DateTimeField(help_text=_("UTC instant, inclusive."))
+    end_time = models.DateTimeField(help_text=_("UTC instant, exclusive."))
     timezone = models.CharField(max_length=100, blank=True)
     is_all_day = models.BooleanField(default=False)
     transparency = models.CharField(
@@ -262,14 +266,14 @@ class CalendarSyncToken(models.Model):
         Credential, on_delete=models.CASCADE, related_name="sync_tokens", db_index=False
     )
     calendar_id = models.CharField(max_length=255)
-    sync_token = models.TextField(blank=True, help_text="Empty: the next sync is a full sync.")
+    sync_token = models.TextField(blank=True, help_text=_("Empty: the next sync is a full sync."))
     last_sync_at = models.DateTimeField(
-        null=True, blank=True, help_text="End of the last successful sync."
+        null=True, blank=True, help_text=_("End of the last successful sync.")
     )
     window_start = models.DateTimeField(
-        null=True, blank=True, help_text="The SQL copy is complete from this instant..."
+        null=True, blank=True, help_text=_("The SQL copy is complete from this instant...")
     )
-    window_end = models.DateTimeField(null=True, blank=True, help_text="...up to this one.")
+    window_end = models.DateTimeField(null=True, blank=True, help_text=_("...up to this one."))
     last_full_sync_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
@@ -296,15 +300,15 @@ class CalendarCache(models.Model):
     credential = models.ForeignKey(
         Credential, on_delete=models.CASCADE, related_name="json_cache", db_index=False
     )
-    key = models.TextField(help_text="Canonical JSON of the month-widened freeBusy query.")
-    value = models.JSONField(help_text="Google's freeBusy response for that query.")
+    key = models.TextField(help_text=_("Canonical JSON of the month-widened freeBusy query."))
+    value = models.JSONField(help_text=_("Google's freeBusy response for that query."))
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "legacy JSON cache entry"
-        verbose_name_plural = "legacy JSON cache entries"
+        verbose_name = _("legacy JSON cache entry")
+        verbose_name_plural = _("legacy JSON cache entries")
         constraints = [
             models.UniqueConstraint(fields=["credential", "key"], name="calcache_json_cache_key"),
         ]
@@ -346,11 +350,11 @@ class CacheComparison(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
-    source_a = models.CharField(max_length=10, help_text="The source that answered.")
-    source_b = models.CharField(max_length=10, help_text="The source it was compared with.")
+    source_a = models.CharField(max_length=10, help_text=_("The source that answered."))
+    source_b = models.CharField(max_length=10, help_text=_("The source it was compared with."))
     equal = models.BooleanField()
-    only_in_a = models.JSONField(default=list, help_text="Busy intervals only A had (capped).")
-    only_in_b = models.JSONField(default=list, help_text="Busy intervals only B had (capped).")
+    only_in_a = models.JSONField(default=list, help_text=_("Busy intervals only A had (capped)."))
+    only_in_b = models.JSONField(default=list, help_text=_("Busy intervals only B had (capped)."))
     latency_a_ms = models.FloatField()
     latency_b_ms = models.FloatField()
 
@@ -405,9 +409,11 @@ class PushChannel(models.Model):
         blank=True,
         default="",
         editable=False,
-        help_text="SHA-256 (hex) of the channel's own X-Goog-Channel-Token, never the token; "
-        "empty for channels opened before per-channel tokens (they carry "
-        "CALCACHE_WEBHOOK_TOKEN until renewed). See calcache.push.tokens.",
+        help_text=_(
+            "SHA-256 (hex) of the channel's own X-Goog-Channel-Token, never the token; "
+            "empty for channels opened before per-channel tokens (they carry "
+            "CALCACHE_WEBHOOK_TOKEN until renewed). See calcache.push.tokens."
+        ),
     )
 
     class Meta:

@@ -23,6 +23,8 @@ from django.db.models import Count, Field, QuerySet
 from django.forms import ModelMultipleChoiceField
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from waffle.admin import FlagAdmin as WaffleFlagAdmin
 from waffle.admin import InformativeManyToManyRawIdWidget
 from waffle.admin import SampleAdmin as WaffleSampleAdmin
@@ -91,10 +93,10 @@ def date_hierarchy_problem(field: str, params: Any) -> str | None:
                 timezone.make_aware(datetime.combine(bound, time.min)).astimezone(UTC)
     except (ValueError, OverflowError):
         shown = "-".join(str(part)[:12] for part in (year, month, day) if part is not None)
-        return (
-            f"The date {shown!r} cannot be shown: choose a day, a month or a year that "
+        return gettext(
+            "The date %(date)s cannot be shown: choose a day, a month or a year that "
             "exists and ends by 9999-12-31."
-        )
+        ) % {"date": repr(shown)}
     return None
 
 
@@ -152,7 +154,7 @@ class CheckedModelAdmin(admin.ModelAdmin):
         for key, values in request.GET.lists():
             if NUL in key or any(NUL in value for value in values):
                 del params[key]
-                return "Filter and search values cannot contain NUL characters.", params
+                return gettext("Filter and search values cannot contain NUL characters."), params
         if self.date_hierarchy:
             problem = date_hierarchy_problem(self.date_hierarchy, request.GET)
             if problem is not None:
@@ -163,13 +165,17 @@ class CheckedModelAdmin(admin.ModelAdmin):
             parts = (part for value in values for part in value.split(","))
             if key != "q" and any(_beyond_int64(part) for part in parts):
                 del params[key]
-                return f"The value of {key[:40]!r} is too large a number.", params
+                problem = gettext("The value of %(key)s is too large a number.")
+                return problem % {"key": repr(key[:40])}, params
         if request.method == "POST":
             selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
             pk = self.model._meta.pk
             assert pk is not None
             if any(not is_valid_key(pk, value) for value in selected):
-                return "The selection holds ids that are not valid; nothing was changed.", params
+                problem = gettext(
+                    "The selection holds ids that are not valid; nothing was changed."
+                )
+                return problem, params
         return None, params
 
     def get_search_results(
@@ -196,16 +202,16 @@ class FlagAdmin(CheckedModelAdmin, WaffleFlagAdmin):
     fieldsets = (
         (None, {"fields": ("name", "note")}),
         (
-            "Who is in",
+            _("Who is in"),
             {
-                "description": (
+                "description": _(
                     "'Everyone: No' is a kill switch that beats every list and the percentage. "
                     "'Everyone: Unknown' decides by users, groups, teams, then percentage."
                 ),
                 "fields": ("everyone", "users", "groups", "teams", "percent", "rollout_key"),
             },
         ),
-        ("Audience", {"fields": ("audience",)}),
+        (_("Audience"), {"fields": ("audience",)}),
     )
     readonly_fields = ("audience",)
     filter_horizontal = ("groups",)
@@ -229,32 +235,37 @@ class FlagAdmin(CheckedModelAdmin, WaffleFlagAdmin):
             )
         )
 
-    @admin.display(description="State")
+    @admin.display(description=_("State"))
     def state(self, obj: Flag) -> str:
         if obj.everyone is False:
-            return "off for everyone (kill switch)"
+            return gettext("off for everyone (kill switch)")
         if obj.everyone is True:
-            return "on for everyone"
-        return "by lists and percent"
+            return gettext("on for everyone")
+        return gettext("by lists and percent")
 
-    @admin.display(description="Teams", ordering="_team_count")
+    @admin.display(description=_("Teams"), ordering="_team_count")
     def team_count(self, obj: Any) -> int:
         return int(obj._team_count)
 
-    @admin.display(description="Users", ordering="_user_count")
+    @admin.display(description=_("Users"), ordering="_user_count")
     def user_count(self, obj: Any) -> int:
         return int(obj._user_count)
 
-    @admin.display(description="Who is in")
+    @admin.display(description=_("Who is in"))
     def audience(self, obj: Flag) -> str:
         if not obj.pk:
-            return "Save the flag to see who is in."
+            return gettext("Save the flag to see who is in.")
         result = flag_audience(flag=obj)
-        return (
-            f"{result.enabled_users} of {result.total_users} users "
-            f"({result.enabled_share:.1%}): {result.by_list} by users/groups/teams, "
-            f"{result.by_percent} by percentage."
-        )
+        return gettext(
+            "%(enabled)d of %(total)d users (%(share)s): %(by_list)d by users/groups/teams, "
+            "%(by_percent)d by percentage."
+        ) % {
+            "enabled": result.enabled_users,
+            "total": result.total_users,
+            "share": f"{result.enabled_share:.1%}",
+            "by_list": result.by_list,
+            "by_percent": result.by_percent,
+        }
 
 
 @admin.register(Team)
@@ -274,7 +285,7 @@ class TeamAdmin(CheckedModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
         return super().get_queryset(request).annotate(_member_count=Count("members"))
 
-    @admin.display(description="Members", ordering="_member_count")
+    @admin.display(description=_("Members"), ordering="_member_count")
     def member_count(self, obj: Any) -> int:
         return int(obj._member_count)
 

@@ -61,23 +61,23 @@ class Flag(AbstractUserFlag):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
-        help_text=(
+        help_text=_(
             "0 to 100, up to 3 decimals: the share of users (by a stable hash of the user "
             "id) for whom the flag is on. Raising it keeps everyone who was in."
         ),
-        verbose_name="Percent",
+        verbose_name=_("Percent"),
     )
     # waffle gives superusers an automatic yes; a rollout must not.
     superusers = models.BooleanField(
-        default=False, help_text="Ignored by calcache's flags.", verbose_name="Superusers"
+        default=False, help_text=_("Ignored by calcache's flags."), verbose_name=_("Superusers")
     )
     teams = models.ManyToManyField(
-        Team, blank=True, related_name="flags", help_text="Activate this flag for these teams."
+        Team, blank=True, related_name="flags", help_text=_("Activate this flag for these teams.")
     )
     rollout_key = models.CharField(
         max_length=100,
         blank=True,
-        help_text=(
+        help_text=_(
             "Flags with the same key put each user in the same percentage bucket "
             "(empty: the flag's name)."
         ),

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 Point = tuple[datetime, float]
 
@@ -139,7 +140,7 @@ def line_chart(
     if not values:
         parts.append(
             f'<text x="{(left + right) / 2}" y="{(top + bottom) / 2}" text-anchor="middle" '
-            'fill="#5b6475">No data yet</text>'
+            f'fill="#5b6475">{escape(gettext("No data yet"))}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # every interpolated text is escaped above

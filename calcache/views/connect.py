@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from calcache.accounts.connection import PRIMARY_CALENDAR_ID, connect_google_account
@@ -53,24 +54,45 @@ def _callback_uri(request: HttpRequest) -> str:
 
 
 def _error_page(
-    request: HttpRequest, title: str, message: str, *, status: int, retry: bool = True
+    request: HttpRequest,
+    title: str,
+    message: str,
+    *,
+    status: int,
+    retry: bool = True,
+    hint: str = "",
 ) -> HttpResponse:
     return render(
         request,
         "calcache/connect_error.html",
-        {"title": title, "message": message, "retry": retry},
+        {"title": title, "message": message, "retry": retry, "hint": hint},
         status=status,
     )
+
+
+def not_configured_hint(request: HttpRequest) -> str:
+    """What the site's operator sets to make connecting work (shown where it is off)."""
+    return _(
+        "To the site's operator: set CALCACHE_GOOGLE_CLIENT_ID and "
+        "CALCACHE_GOOGLE_CLIENT_SECRET to an OAuth client from the Google Cloud console "
+        "whose authorized redirect URIs include %(callback)s, then restart the site. "
+        "For the bundled emulator, use its client id and secret and point "
+        "CALCACHE_GOOGLE_AUTH_URI, CALCACHE_GOOGLE_TOKEN_URI and CALCACHE_GOOGLE_API_URL "
+        "at it."
+    ) % {"callback": _callback_uri(request)}
 
 
 def _not_configured(request: HttpRequest) -> HttpResponse:
     return _error_page(
         request,
-        "Connecting is not set up",
-        "This site has no Google OAuth client configured yet, so calendars cannot be "
-        "connected. Please tell the site's administrators.",
+        _("Connecting is not set up"),
+        _(
+            "This site has no Google OAuth client configured yet, so calendars cannot be "
+            "connected. Please tell the site's administrators."
+        ),
         status=503,
         retry=False,
+        hint=not_configured_hint(request),
     )
 
 
@@ -79,16 +101,18 @@ def _google_error_page(request: HttpRequest, exc: GoogleError) -> HttpResponse:
     if isinstance(exc, CredentialInvalid | GoogleBadRequest):
         return _error_page(
             request,
-            "Google did not accept the connection",
-            "The sign-in could not be completed (it may have expired or been used already). "
-            "Please try again.",
+            _("Google did not accept the connection"),
+            _(
+                "The sign-in could not be completed (it may have expired or been used "
+                "already). Please try again."
+            ),
             status=400,
         )
     # GoogleUnavailable, and rate or quota limits: Google's side, worth a retry later.
     return _error_page(
         request,
-        "Google could not be reached",
-        "Google did not answer in time. Nothing was saved; please try again in a moment.",
+        _("Google could not be reached"),
+        _("Google did not answer in time. Nothing was saved; please try again in a moment."),
         status=502,
     )
 
@@ -104,9 +128,11 @@ def start(request: HttpRequest) -> HttpResponse:
     if login_hint and (len(login_hint) > MAX_LOGIN_HINT_LENGTH or not login_hint.isprintable()):
         return _error_page(
             request,
-            "That account is not valid",
-            "The account in the address is not an email address Google could sign in. "
-            "Please start connecting again.",
+            _("That account is not valid"),
+            _(
+                "The account in the address is not an email address Google could sign in. "
+                "Please start connecting again."
+            ),
             status=400,
         )
     authorization = start_authorization(redirect_uri=_callback_uri(request), login_hint=login_hint)
@@ -129,35 +155,41 @@ def callback(request: HttpRequest) -> HttpResponse:
     if not state or not constant_time_compare(state, pending.get("state") or ""):
         return _error_page(
             request,
-            "This sign-in link is not valid",
-            "The answer from Google does not match a sign-in started here, or it was "
-            "already used. Nothing was saved; please start connecting again.",
+            _("This sign-in link is not valid"),
+            _(
+                "The answer from Google does not match a sign-in started here, or it was "
+                "already used. Nothing was saved; please start connecting again."
+            ),
             status=400,
         )
     error = request.GET.get("error")
     if error == "access_denied":
         return _error_page(
             request,
-            "Calendar access was not granted",
-            "You chose not to share your calendars, so nothing was connected. "
-            "You can connect whenever you like.",
+            _("Calendar access was not granted"),
+            _(
+                "You chose not to share your calendars, so nothing was connected. "
+                "You can connect whenever you like."
+            ),
             status=200,
         )
     code = request.GET.get("code")
     if not error and code and (len(code) > MAX_CODE_LENGTH or not code.isprintable()):
         return _error_page(
             request,
-            "This sign-in link is not valid",
-            "The authorization code in the address is malformed, so Google was not asked. "
-            "Nothing was saved; please start connecting again.",
+            _("This sign-in link is not valid"),
+            _(
+                "The authorization code in the address is malformed, so Google was not "
+                "asked. Nothing was saved; please start connecting again."
+            ),
             status=400,
         )
     if error or not code:
         return _error_page(
             request,
-            "Google did not complete the sign-in",
-            f"Google answered: {(error or 'no authorization code')[:100]}. Nothing was saved; "
-            "please try again.",
+            _("Google did not complete the sign-in"),
+            _("Google answered: %(error)s. Nothing was saved; please try again.")
+            % {"error": (error or _("no authorization code"))[:100]},
             status=400,
         )
     try:
@@ -174,13 +206,18 @@ def callback(request: HttpRequest) -> HttpResponse:
         logger.warning("Google's token cannot be used for background sync: %s", exc)
         return _error_page(
             request,
-            "Google did not grant offline access",
-            "Google did not give this site lasting access to your calendars. "
-            "Please try again and allow access.",
+            _("Google did not grant offline access"),
+            _(
+                "Google did not give this site lasting access to your calendars. "
+                "Please try again and allow access."
+            ),
             status=400,
         )
-    account = credential.account_email or "your Google account"
-    messages.success(request, f"Connected {account}. Choose the calendars to mirror below.")
+    account = credential.account_email or _("your Google account")
+    messages.success(
+        request,
+        _("Connected %(account)s. Choose the calendars to mirror below.") % {"account": account},
+    )
     return redirect("calcache:calendars")
 
 
@@ -217,7 +254,7 @@ def _account_view(credential: Credential) -> AccountView:
         return account
     except GoogleError as exc:
         logger.warning("calendarList of credential %s failed: %s", credential.pk, exc)
-        account.error = "Google could not be reached, so the calendar list is unavailable."
+        account.error = _("Google could not be reached, so the calendar list is unavailable.")
         return account
     account.choices = calendar_choices(credential=credential, calendars_info=calendars)
     return account
@@ -240,10 +277,12 @@ class CalendarIdsField(forms.Field):
 
     def validate(self, value: list[str]) -> None:
         if len(value) > MAX_CALENDARS:
-            raise forms.ValidationError(f"at most {MAX_CALENDARS} calendars")
+            raise forms.ValidationError(_("at most %(count)d calendars") % {"count": MAX_CALENDARS})
         for item in value:
             if not item.strip() or len(item) > MAX_CALENDAR_ID_LENGTH or "\x00" in item:
-                raise forms.ValidationError(f"{item[:64]!r} is not a calendar id")
+                raise forms.ValidationError(
+                    _("%(id)s is not a calendar id") % {"id": repr(item[:64])}
+                )
 
 
 class SelectionForm(forms.Form):
@@ -258,16 +297,19 @@ def _save_selection(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _error_page(
             request,
-            "That selection could not be saved",
-            "The form that was sent is not one this site makes (the account or a calendar "
-            "is not valid). Nothing was changed; please pick your calendars again.",
+            _("That selection could not be saved"),
+            _(
+                "The form that was sent is not one this site makes (the account or a "
+                "calendar is not valid). Nothing was changed; please pick your calendars "
+                "again."
+            ),
             status=400,
             retry=False,
         )
     credential = get_object_or_404(
         _credentials_of(request.user), pk=form.cleaned_data["credential"]
     )
-    name = credential.account_email or "this account"
+    name = credential.account_email or _("this account")
     try:
         calendars = account_calendars(credential=credential)
         change = select_calendars(
@@ -276,21 +318,30 @@ def _save_selection(request: HttpRequest) -> HttpResponse:
             calendars_info=calendars,
         )
     except CredentialInvalid:
-        messages.error(request, f"Google no longer accepts {name}: reconnect it to continue.")
+        messages.error(
+            request,
+            _("Google no longer accepts %(name)s: reconnect it to continue.") % {"name": name},
+        )
     except GoogleError as exc:
         logger.warning("Saving the selection of credential %s failed: %s", credential.pk, exc)
-        messages.error(request, "Google could not be reached; nothing was changed. Try again.")
+        messages.error(request, _("Google could not be reached; nothing was changed. Try again."))
     except ValueError:
         messages.error(
-            request, "Your calendar list changed at Google; nothing was changed. Pick again."
+            request, _("Your calendar list changed at Google; nothing was changed. Pick again.")
         )
     else:
         names = {c.id: c.summary for c in calendars}
         mirrored = [names[calendar_id] for calendar_id in change.mirrored]
         if mirrored:
-            messages.success(request, f"Saved. Mirroring for {name}: {', '.join(mirrored)}.")
+            messages.success(
+                request,
+                _("Saved. Mirroring for %(name)s: %(calendars)s.")
+                % {"name": name, "calendars": ", ".join(mirrored)},
+            )
         else:
-            messages.success(request, f"Saved. No calendars of {name} are mirrored now.")
+            messages.success(
+                request, _("Saved. No calendars of %(name)s are mirrored now.") % {"name": name}
+            )
     return redirect("calcache:calendars")
 
 
@@ -305,5 +356,6 @@ def calendars(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "accounts": [_account_view(credential) for credential in credentials],
         "can_connect": bool(conf.google_client_id),
+        "not_configured_hint": "" if conf.google_client_id else not_configured_hint(request),
     }
     return render(request, "calcache/calendars.html", context)

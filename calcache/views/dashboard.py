@@ -10,10 +10,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from calcache.availability.stats import stats
 from calcache.rollout.monitoring import (
+    SyncHealth,
     calendar_health_list,
     flag_members_list,
     latency_series_list,
@@ -29,9 +32,65 @@ CHART_HOURS = 24
 DASHBOARD_PERMISSION = "calcache.view_dashboard"
 
 
+# The sync health states of calcache.rollout.monitoring.CalendarHealth, as shown.
+STATE_LABELS = {
+    "invalid credential": gettext_lazy("invalid credential"),
+    "failing": gettext_lazy("failing"),
+    "never synced": gettext_lazy("never synced"),
+    "ok": gettext_lazy("ok"),
+    "disabled": gettext_lazy("disabled"),
+}
+
+
 def percent_label(value: Decimal | None) -> str:
     """``25.000`` as ``25%``, ``12.500`` as ``12.5%``; no percentage as ``none``."""
-    return "none" if value is None else f"{value.normalize():f}%"
+    return _("none") if value is None else f"{value.normalize():f}%"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def latency_comparison(*, sql_ms: float | None, json_ms: float | None) -> str:
+    """One sentence on the SQL and JSON mean latencies and which source is faster, by how
+    much; says so when either has no answers to measure."""
+    if sql_ms is None and json_ms is None:
+        return _(
+            "No SQL or JSON answers in the last 24 hours, so their speed cannot be compared yet."
+        )
+    if json_ms is None:
+        assert sql_ms is not None
+        return _(
+            "SQL answers in %(sql)s ms on average; there are no JSON answers in the last "
+            "24 hours to compare with."
+        ) % {"sql": _ms(sql_ms)}
+    if sql_ms is None:
+        return _(
+            "JSON answers in %(json)s ms on average; there are no SQL answers in the last "
+            "24 hours to compare with."
+        ) % {"json": _ms(json_ms)}
+    values = {"sql": _ms(sql_ms), "json": _ms(json_ms)}
+    if sql_ms <= 0 or json_ms <= 0 or max(sql_ms, json_ms) / min(sql_ms, json_ms) < 1.05:
+        return (
+            _("SQL answers in %(sql)s ms on average, JSON in %(json)s ms: about as fast.") % values
+        )
+    if sql_ms < json_ms:
+        return _(
+            "SQL answers in %(sql)s ms on average, JSON in %(json)s ms: SQL is %(factor)sx faster."
+        ) % {**values, "factor": f"{json_ms / sql_ms:.1f}"}
+    return _(
+        "SQL answers in %(sql)s ms on average, JSON in %(json)s ms: SQL is %(factor)sx slower."
+    ) % {**values, "factor": f"{sql_ms / json_ms:.1f}"}
+
+
+def _health_context(health: SyncHealth) -> dict[str, object]:
+    return {
+        "health": health,
+        "health_counts": [
+            (state, STATE_LABELS.get(state, state), count) for state, count in health.counts.items()
+        ],
+        "health_rows": [(row, STATE_LABELS.get(row.state, row.state)) for row in health.calendars],
+    }
 
 
 def forbidden(request: HttpRequest) -> HttpResponse:
@@ -61,24 +120,27 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return line_chart(series=lines, title=title, unit=unit, start=series.start, end=series.end)
 
     context = {
+        **_health_context(calendar_health_list(now=now)),
+        "latency_comparison": latency_comparison(
+            sql_ms=status.sql_mean_ms, json_ms=status.json_mean_ms
+        ),
         "status": status,
         "stage_names": sorted(STAGE_NAMES.items()),
         "flags": [
             (summary, members.get(summary.name), percent_label(summary.percent))
             for summary in (status.write, status.read)
         ],
-        "health": calendar_health_list(now=now),
         "chart_hours": CHART_HOURS,
         "bucket_minutes": int(latency["mean"].bucket.total_seconds() // 60),
         "charts": [
-            chart("mean", "Mean latency by source", "ms"),
+            chart("mean", _("Mean latency by source"), "ms"),
             # live answers take ~100x longer and flatten SQL and JSON on the chart above
-            chart("mean", "Mean latency, SQL vs JSON", "ms", sources=("sql", "json")),
-            chart("requests", "Answers by source", "requests"),
-            chart("errors", "Errors by source", "errors"),
+            chart("mean", _("Mean latency, SQL vs JSON"), "ms", sources=("sql", "json")),
+            chart("requests", _("Answers by source"), _("requests")),
+            chart("errors", _("Errors by source"), _("errors")),
             line_chart(
                 series=mismatches.lines,
-                title="Shadow comparisons that disagreed",
+                title=_("Shadow comparisons that disagreed"),
                 unit="%",
                 start=mismatches.start,
                 end=mismatches.end,

@@ -6,16 +6,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
+from calcache.conf import conf
 from calcache.exceptions import GoogleError
 from calcache.intervals import Interval
+from calcache.models import SelectedCalendar
 from calcache.services import get_availability
 from calcache.views.outages import outage_page
 
@@ -23,10 +28,12 @@ logger = logging.getLogger("calcache.views")
 
 DAY = timedelta(days=1)
 SOURCE_LABELS = {
-    "sql": "the SQL tables (calcache's mirror of Google Calendar)",
-    "json": "the legacy JSON cache",
-    "live": "Google Calendar, live (freeBusy)",
-    "mixed": "several sources, calendar by calendar (SQL where synced, else JSON or Google)",
+    "sql": gettext_lazy("the SQL tables (calcache's mirror of Google Calendar)"),
+    "json": gettext_lazy("the legacy JSON cache"),
+    "live": gettext_lazy("Google Calendar, live (freeBusy)"),
+    "mixed": gettext_lazy(
+        "several sources, calendar by calendar (SQL where synced, else JSON or Google)"
+    ),
 }
 
 
@@ -61,12 +68,18 @@ def week_monday(raw: str | None, *, today: date) -> date:
     try:
         day = date.fromisoformat(raw.strip())
     except ValueError:
-        raise ValueError(f"{raw[:32]!r} is not a date (YYYY-MM-DD).") from None
+        raise ValueError(
+            _("%(raw)s is not a date (YYYY-MM-DD).") % {"raw": repr(raw[:32])}
+        ) from None
     monday = day - timedelta(days=day.weekday())  # 0001-01-01 is a Monday: no underflow
     if not FIRST_WEEK <= monday <= LAST_WEEK:  # get_availability refuses such windows
         raise ValueError(
-            f"{day.isoformat()} is outside the weeks this page shows "
-            f"({FIRST_WEEK.isoformat()} to {LAST_WEEK + timedelta(days=6)})."
+            _("%(day)s is outside the weeks this page shows (%(first)s to %(last)s).")
+            % {
+                "day": day.isoformat(),
+                "first": FIRST_WEEK.isoformat(),
+                "last": (LAST_WEEK + timedelta(days=6)).isoformat(),
+            }
         )
     return monday
 
@@ -76,13 +89,25 @@ def _bad_week(request: HttpRequest, message: str) -> HttpResponse:
         request,
         "calcache/bad_request.html",
         {
-            "title": "That week cannot be shown",
-            "message": f"The week in the address is not one this page can show: {message}",
+            "title": _("That week cannot be shown"),
+            "message": _("The week in the address is not one this page can show: %(reason)s")
+            % {"reason": message},
             "back_url": reverse("calcache:me"),
-            "back_label": "Go to this week",
+            "back_label": _("Go to this week"),
         },
         status=400,
     )
+
+
+def calendars_state(*, user: Any) -> str:
+    """Whether the week page has calendars to show: ``"none"`` before any calendar is
+    connected, ``"disabled"`` when every selected calendar is switched off, else ``"ok"``."""
+    states = set(
+        SelectedCalendar.objects.filter(credential__user=user).values_list("enabled", flat=True)
+    )
+    if not states:
+        return "none"
+    return "ok" if True in states else "disabled"
 
 
 def _clock(moment: datetime, day_start: datetime) -> str:
@@ -139,7 +164,13 @@ def week(request: HttpRequest) -> HttpResponse:
         "this_week": today - timedelta(days=today.weekday()),
         "time_zone": timezone.get_current_timezone_name(),
         "hours": range(0, 24, 2),
+        "calendars_state": calendars_state(user=request.user),
+        "connect_url": reverse(
+            "calcache:connect-google" if conf.google_client_id else "calcache:calendars"
+        ),
     }
+    if context["calendars_state"] != "ok":
+        return render(request, "calcache/me.html", context)
     try:
         availability = get_availability(user=request.user, start=start, end=end)
     except GoogleError as exc:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 
 from calcache.exceptions import GoogleError, LiveBudgetExceeded
 from calcache.sync.engine import DATABASE_OUTAGE, first_line
@@ -51,29 +52,37 @@ def google_unavailable_json(exc: GoogleError) -> JsonResponse:
     live budget is spent (429); both with ``Retry-After``."""
     if isinstance(exc, LiveBudgetExceeded):
         response = JsonResponse(
-            {"error": "Too many live calendar reads; try again shortly."}, status=429
+            {"error": _("Too many live calendar reads; try again shortly.")}, status=429
         )
         response["Retry-After"] = str(math.ceil(exc.retry_after or 60))
         return response
     return unavailable_json(
-        "Calendar data is unavailable right now (Google did not answer); try again shortly.",
+        _("Calendar data is unavailable right now (Google did not answer); try again shortly."),
         seconds=retry_after(exc),
     )
 
 
 def database_unavailable_json() -> JsonResponse:
-    return unavailable_json("The calendar cache's database is unavailable; try again shortly.")
+    return unavailable_json(_("The calendar cache's database is unavailable; try again shortly."))
 
 
 def unavailable_page(request: HttpRequest, *, google: bool) -> HttpResponse:
     """The friendly 503 page. Rendered without the request: no session, no user."""
-    what = "Google Calendar is not answering" if google else "Our database is not answering"
+    if google:
+        message = _(
+            "Google Calendar is not answering, so this page cannot be shown right now. "
+            "Nothing was lost; please try again in a minute."
+        )
+    else:
+        message = _(
+            "Our database is not answering, so this page cannot be shown right now. "
+            "Nothing was lost; please try again in a minute."
+        )
     body = render_to_string(
         "calcache/unavailable.html",
         {
-            "title": "Calendars are unavailable for a moment",
-            "message": f"{what}, so this page cannot be shown right now. Nothing was lost; "
-            "please try again in a minute.",
+            "title": _("Calendars are unavailable for a moment"),
+            "message": message,
             "retry_url": request.get_full_path(),
         },
     )

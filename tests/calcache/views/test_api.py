@@ -123,6 +123,27 @@ def test_other_users_need_the_host_sites_permission(
     assert client.get(URL, {**params, "user": "424242"}).status_code == 403
 
 
+NOT_A_FUNCTION = {"allow": True}
+
+
+@pytest.mark.parametrize(
+    "hook", ["no_such_module.allow", "tests.calcache.views.test_api.NOT_A_FUNCTION"]
+)
+def test_a_broken_permission_hook_is_a_503_with_a_reason_never_a_500(
+    ada: Mirror, client: Client, settings: Any, hook: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.CALCACHE_AVAILABILITY_PERMISSION = hook
+    other = UserFactory()
+    params = {"start": "2026-03-02T00:00:00Z", "end": "2026-03-03T00:00:00Z", "user": other.pk}
+    response = client.get(URL, params)
+    assert response.status_code == 503 and response["Retry-After"]
+    assert "permission hook is misconfigured" in response.json()["error"]
+    assert "calcache.E014" in caplog.text
+    # the requester's own availability needs no hook
+    del params["user"]
+    assert client.get(URL, params).status_code == 200
+
+
 def test_google_down_and_nothing_cached_is_503(
     ada: Mirror, client: Client, emulator: EmulatorClient, settings: Any
 ) -> None:

@@ -193,7 +193,19 @@ def test_connecting_needs_a_configured_client(ada: Any, client: Client, settings
         assert response.status_code == 503
         assert "Connecting is not set up" in response.content.decode()
         assert "Try again" not in response.content.decode()
-    assert "not set up on this site" in client.get(CALENDARS).content.decode()
+        hint = response.context["hint"]
+        assert "CALCACHE_GOOGLE_CLIENT_ID" in hint and "CALCACHE_GOOGLE_CLIENT_SECRET" in hint
+        assert "http://testserver/calendar-cache/connect/google/callback/" in hint
+        assert 'id="operator-hint"' in response.content.decode()
+    page = client.get(CALENDARS).content.decode()
+    assert "not set up on this site" in page
+    assert "CALCACHE_GOOGLE_CLIENT_ID" in page and 'href="/calendar-cache/connect/' not in page
+
+
+def test_the_calendars_page_links_the_week(ada: Any, client: Client) -> None:
+    html = client.get(CALENDARS).content.decode()
+    assert '<a href="/calendar-cache/me/" id="week-link">' in html
+    assert '<a href="/calendar-cache/me/" id="nav-week">' in html
 
 
 @pytest.mark.parametrize("url", [CONNECT, CALLBACK, CALENDARS])

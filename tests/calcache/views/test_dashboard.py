@@ -8,12 +8,14 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from calcache.availability.stats import stats
 from calcache.emulator import EmulatorClient
 from calcache.models import AvailabilityStat, CacheComparison
 from calcache.rollout.stages import set_flag
 from calcache.services import get_availability
+from calcache.views.dashboard import latency_comparison
 from flags.models import Flag
 from flags.names import READ_FLAG
 from tests.calcache.sync.conftest import Mirror, make_mirror
@@ -160,3 +162,39 @@ def test_the_week_page_links_the_dashboard_only_with_the_permission(client: Clie
     grant_permission(reader, "calcache.view_dashboard")
     client.force_login(reader)
     assert link in client.get("/calendar-cache/me/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("sql_ms", "json_ms", "expected"),
+    [
+        (0.9, 1.8, "SQL answers in 0.90 ms on average, JSON in 1.80 ms: SQL is 2.0x faster."),
+        (12.0, 3.0, "SQL answers in 12.0 ms on average, JSON in 3.00 ms: SQL is 4.0x slower."),
+        (1.0, 1.02, "SQL answers in 1.00 ms on average, JSON in 1.02 ms: about as fast."),
+        (0.5, None, "SQL answers in 0.50 ms on average; there are no JSON answers in the last"),
+        (None, 2.0, "JSON answers in 2.00 ms on average; there are no SQL answers in the last"),
+        (None, None, "No SQL or JSON answers in the last 24 hours"),
+    ],
+)
+def test_latency_comparison_says_which_source_is_faster(
+    sql_ms: float | None, json_ms: float | None, expected: str
+) -> None:
+    assert latency_comparison(sql_ms=sql_ms, json_ms=json_ms).startswith(expected)
+
+
+def test_dashboard_compares_the_sql_and_json_latency(staff: Client) -> None:
+    minute = timezone.now().replace(second=0, microsecond=0)
+    for source, requests, total_ms in (("sql", 4, 3.6), ("json", 2, 3.6)):
+        AvailabilityStat.objects.create(
+            minute=minute, source=source, requests=requests, total_ms=total_ms, max_ms=2
+        )
+    html = staff.get(DASHBOARD).content.decode()
+    assert (
+        '<p id="latency-comparison">SQL answers in 0.90 ms on average, JSON in 1.80 ms: '
+        "SQL is 2.0x faster.</p>"
+    ) in html
+    assert "SQL / JSON latency" not in html
+
+
+def test_dashboard_without_latency_samples_says_so(staff: Client) -> None:
+    html = staff.get(DASHBOARD).content.decode()
+    assert "No SQL or JSON answers in the last 24 hours" in html

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from calcache.emulator import EmulatorClient
+from calcache.models import SelectedCalendar
 from calcache.rollout.stages import set_flag
 from calcache.views.me import week_monday
 from flags.names import READ_FLAG
 from tests.calcache.sync.conftest import Mirror, make_mirror
-from tests.factories import TeamFactory
+from tests.factories import TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 ME = "/calendar-cache/me/"
@@ -145,6 +147,41 @@ def test_me_when_google_is_unavailable(ada: Mirror, client: Client) -> None:
     html = response.content.decode()
     assert "can't be reached right now" in html
     assert "Traceback" not in html and 'id="busy-list"' not in html
+
+
+def test_me_links_the_calendars_page(ada: Mirror, client: Client) -> None:
+    html = client.get(ME, {"week": "2026-03-02"}).content.decode()
+    assert '<a href="/calendar-cache/calendars/" id="calendars-link">' in html
+    assert '<a href="/calendar-cache/calendars/" id="nav-calendars">' in html
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_me_before_any_calendar_is_connected(
+    client: Client, settings: Any, configured: bool
+) -> None:
+    settings.CALCACHE_GOOGLE_CLIENT_ID = "client-id" if configured else ""
+    client.force_login(UserFactory())
+    response = client.get(ME)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "No calendar is connected yet" in html
+    connect = "/calendar-cache/connect/google/" if configured else "/calendar-cache/calendars/"
+    assert f'id="connect-calendar" href="{connect}"' in html
+    assert "the whole week is free" not in html and 'id="week"' not in html
+    assert "source" not in response.context
+
+
+def test_me_when_every_calendar_is_switched_off(ada: Mirror, client: Client) -> None:
+    SelectedCalendar.objects.filter(credential__user=ada.user).update(enabled=False)
+    html = client.get(ME, {"week": "2026-03-02"}).content.decode()
+    assert "None of your calendars is switched on" in html
+    assert 'id="choose-calendars" href="/calendar-cache/calendars/"' in html
+    assert "the whole week is free" not in html and 'id="busy-list"' not in html
+
+
+def test_a_free_week_with_calendars_says_so(ada: Mirror, client: Client) -> None:
+    html = client.get(ME, {"week": "2026-04-06"}).content.decode()
+    assert "Nothing busy: the whole week is free." in html and "0 busy blocks" in html
 
 
 def test_me_needs_login(client: Client) -> None:
