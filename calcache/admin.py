@@ -1,11 +1,19 @@
-"""Admin pages: read-mostly views of the mirror, with secrets never shown."""
+"""Admin pages: read-mostly views of the mirror, with secrets never shown; and the rollout
+flags' and kill switch's admins, which record every change as a ``RolloutEvent``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from waffle.models import Switch
 
 from calcache.models import (
     AvailabilityStat,
@@ -17,7 +25,15 @@ from calcache.models import (
     RolloutEvent,
     SelectedCalendar,
 )
-from flags.admin import CheckedModelAdmin
+from calcache.rollout.stages import (
+    ROLLOUT_NAMES,
+    describe_flag_change,
+    flag_state,
+    record_flag_change,
+    record_switch_change,
+)
+from flags.admin import CheckedModelAdmin, FlagAdmin, SwitchAdmin
+from flags.models import Flag
 
 
 class ReadOnlyAdmin(CheckedModelAdmin):
@@ -72,19 +88,22 @@ class CredentialAdmin(CheckedModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # accounts are connected through OAuth, not typed in
 
-    @admin.display(description="Token")
+    @admin.display(description=_("Token"))
     def token_summary(self, obj: Credential) -> str:
         """What an operator may know about the token: that it exists and its scopes."""
         try:
             token = obj.token
         except Exception as exc:  # shown, not raised: the page must still render
-            return f"cannot be decrypted ({type(exc).__name__})"
+            return gettext("cannot be decrypted (%(error)s)") % {"error": type(exc).__name__}
         scopes = token.get("scopes") or []
-        return (
-            f"encrypted; refresh token {'present' if token.get('refresh_token') else 'missing'}; "
-            f"scopes: {', '.join(scopes) if scopes else 'unknown'}; "
-            f"expiry: {token.get('expiry') or 'unknown'}"
-        )
+        unknown = gettext("unknown")
+        return gettext(
+            "encrypted; refresh token %(refresh)s; scopes: %(scopes)s; expiry: %(expiry)s"
+        ) % {
+            "refresh": gettext("present") if token.get("refresh_token") else gettext("missing"),
+            "scopes": ", ".join(scopes) if scopes else unknown,
+            "expiry": token.get("expiry") or unknown,
+        }
 
 
 @admin.register(SelectedCalendar)
@@ -104,7 +123,7 @@ class SelectedCalendarAdmin(CheckedModelAdmin):
 class CalendarIdFilter(admin.SimpleListFilter):
     """Calendars from the small SelectedCalendar table, not a DISTINCT over every event."""
 
-    title = "calendar"
+    title = _("calendar")
     parameter_name = "calendar_id"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -174,7 +193,7 @@ class AvailabilityStatAdmin(ReadOnlyAdmin):
     date_hierarchy = "minute"
     ordering = ("-minute", "source")
 
-    @admin.display(description="mean ms")
+    @admin.display(description=_("mean ms"))
     def mean_ms(self, obj: AvailabilityStat) -> str:
         return f"{obj.mean_ms:.2f}"
 
@@ -201,3 +220,104 @@ class RolloutEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "action", "reason", "actor")
     list_filter = ("action",)
     date_hierarchy = "created_at"
+
+
+Action = Callable[[Any, HttpRequest, QuerySet[Any]], Any]
+
+
+def _recording_action(action: Action, record: Callable[[Any, Any, Any], None]) -> Action:
+    """``action`` (one of waffle's enable/disable actions) in a transaction that then
+    calls ``record(request, before, row)`` for each selected rollout flag or switch, with
+    ``before`` the row as it was."""
+
+    def recorded(model_admin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        with transaction.atomic():
+            # The changelist's queryset may be annotated (GROUP BY): lock the rows alone.
+            pks = list(queryset.filter(name__in=ROLLOUT_NAMES).values_list("pk", flat=True))
+            manager = queryset.model._default_manager
+            before = {row.pk: row for row in manager.select_for_update().filter(pk__in=pks)}
+            snapshots = {pk: model_admin.snapshot(row) for pk, row in before.items()}
+            response = action(model_admin, request, queryset)
+            for row in manager.filter(pk__in=before):
+                record(request, snapshots[row.pk], row)
+        return response
+
+    return recorded
+
+
+class RecordingAdminMixin:
+    """Wraps the enable/disable actions so that they record, like the change form."""
+
+    recorded_actions: tuple[str, ...] = ()
+
+    def snapshot(self, row: Any) -> Any:
+        raise NotImplementedError
+
+    def record(self, request: HttpRequest, before: Any, row: Any) -> None:
+        raise NotImplementedError
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)  # type: ignore[misc]
+        for name in self.recorded_actions:
+            if name in actions:
+                func, action_name, description = actions[name]
+                actions[name] = (_recording_action(func, self.record), action_name, description)
+        return actions
+
+
+class RolloutFlagAdmin(RecordingAdminMixin, FlagAdmin):
+    """The flag admin; a change of a rollout flag (its fields and, saved after them, its
+    users, groups and teams) is recorded as ``calcache.rollout.stages.set_flag`` records
+    it, with the staff user as actor."""
+
+    recorded_actions = ("enable_for_all", "disable_for_all")
+
+    def snapshot(self, row: Flag) -> dict[str, Any]:
+        return flag_state(row)
+
+    def record(self, request: HttpRequest, before: dict[str, Any], row: Flag) -> None:
+        change = describe_flag_change(before, flag_state(row))
+        if change:
+            record_flag_change(flag=row, before=before, change=change, actor=request.user)
+
+    def save_model(self, request: HttpRequest, obj: Flag, form: ModelForm, change: bool) -> None:
+        stored = Flag.objects.filter(pk=obj.pk, name__in=ROLLOUT_NAMES).first() if change else None
+        # The m2m fields are saved later, in save_related: compare there.
+        request._calcache_flag_before = flag_state(stored) if stored else None  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        before = getattr(request, "_calcache_flag_before", None)
+        if before is not None:  # as stored: the form's values are not yet normalized
+            self.record(request, before, Flag.objects.get(pk=form.instance.pk))
+
+
+class RolloutSwitchAdmin(RecordingAdminMixin, SwitchAdmin):
+    """The switch admin; turning the kill switch on or off is recorded as a
+    ``RolloutEvent``, with the staff user as actor."""
+
+    recorded_actions = ("enable_switches", "disable_switches")
+
+    def snapshot(self, row: Switch) -> bool:
+        return bool(row.active)
+
+    def record(self, request: HttpRequest, before: bool, row: Switch) -> None:
+        if before != row.active:
+            record_switch_change(switch=row, before=before, actor=request.user)
+
+    def save_model(self, request: HttpRequest, obj: Switch, form: ModelForm, change: bool) -> None:
+        stored = (
+            Switch.objects.filter(pk=obj.pk, name__in=ROLLOUT_NAMES).first() if change else None
+        )
+        super().save_model(request, obj, form, change)
+        if stored is not None:
+            self.record(request, bool(stored.active), obj)
+
+
+for model, model_admin in ((Flag, RolloutFlagAdmin), (Switch, RolloutSwitchAdmin)):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+        admin.site.register(model, model_admin)

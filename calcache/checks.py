@@ -249,3 +249,30 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 )
             )
     return warnings
+
+
+@register(Tags.compatibility)
+def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``calcache.W010``: metrics are configured but prometheus-client is not installed."""
+    import os
+
+    from calcache import metrics
+
+    configured = [
+        name
+        for name, value in (
+            ("CALCACHE_METRICS_TOKEN", conf.metrics_token),
+            ("PROMETHEUS_MULTIPROC_DIR", os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")),
+        )
+        if value
+    ]
+    if not configured or metrics.available():
+        return []
+    return [
+        Warning(
+            f"{' and '.join(configured)} set, but prometheus-client is not installed: "
+            "nothing is counted and calendar-cache/metrics/ answers 501.",
+            hint=f"{metrics.INSTALL_HINT} (or unset {', '.join(configured)}).",
+            id="calcache.W010",
+        )
+    ]

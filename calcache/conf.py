@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "CALCACHE_SYNC_LEASE_SECONDS": 900,
     "CALCACHE_SYNC_LOCKING": "",
     "CALCACHE_SYNC_PAGE_SIZE": 2500,
+    "CALCACHE_METRICS_TOKEN": "",
 }
 
 
@@ -320,6 +321,13 @@ class CalcacheSettings:
         """Events asked of Google per ``events.list`` page (at most 2500, Google's cap);
         each page is written in one transaction."""
         return int(_get("CALCACHE_SYNC_PAGE_SIZE"))
+
+    @property
+    def metrics_token(self) -> str:
+        """The bearer token Prometheus sends to the ``metrics/`` view
+        (``Authorization: Bearer <token>``); empty: token access is off and only signed-in
+        users with ``calcache.view_dashboard`` may scrape."""
+        return str(_get("CALCACHE_METRICS_TOKEN"))
 
 
 conf = CalcacheSettings()

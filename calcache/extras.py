@@ -13,6 +13,7 @@ the extra gets one clear error naming the ``pip install`` to run, not a bare
 
 from __future__ import annotations
 
+import sys
 from importlib.util import find_spec
 
 from calcache.exceptions import CalcacheError
@@ -39,6 +40,28 @@ class MissingExtra(CalcacheError, ImportError):
         self.missing = missing
         super().__init__(
             f"{EXTRAS[extra][1]} needs the optional {extra!r} extra ({detail}): "
-            f"pip install 'calcache[{extra}]'",
+            f"{install_hint(extra)}",
             name=missing or None,
         )
+
+
+def missing_module(extra: str) -> str | None:
+    """The first module of ``extra`` that is not installed, or None when all are (for the
+    system checks, which must not import what they look for)."""
+    for module in EXTRAS[extra][0]:
+        if module in sys.modules:  # imported already, or blocked (None)
+            if sys.modules[module] is None:
+                return module
+            continue
+        try:
+            found = find_spec(module) is not None
+        except ModuleNotFoundError:  # the parent package of a dotted name is missing
+            found = False
+        if not found:
+            return module
+    return None
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs ``extra``."""
+    return f"pip install 'calcache[{extra}]'"

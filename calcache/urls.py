@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from calcache.views import api, connect, dashboard, me, webhooks
+from calcache.views import api, connect, dashboard, me, metrics, webhooks
 
 app_name = "calcache"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("connect/google/", connect.start, name="connect-google"),
     path("connect/google/callback/", connect.callback, name="connect-google-callback"),
     path("calendars/", connect.calendars, name="calendars"),
+    path("metrics/", metrics.metrics, name="metrics"),
 ]

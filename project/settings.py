@@ -205,6 +205,7 @@ CALCACHE_AVAILABILITY_PERMISSION = env.str("CALCACHE_AVAILABILITY_PERMISSION", d
 CALCACHE_AVAILABILITY_MAX_USERS = env.int("CALCACHE_AVAILABILITY_MAX_USERS", default=100)
 CALCACHE_LIVE_TIMEOUT = env.float("CALCACHE_LIVE_TIMEOUT", default=5.0)
 CALCACHE_LIVE_CALLS_PER_MINUTE = env.int("CALCACHE_LIVE_CALLS_PER_MINUTE", default=30)
+CALCACHE_METRICS_TOKEN = env.str("CALCACHE_METRICS_TOKEN", default="")
 # A streaming replica for availability reads: DATABASE_REPLICA_URL adds the alias "replica"
 # (a test mirror of default in test runs) and CALCACHE_READ_DATABASE=replica uses it.
 if env.str("DATABASE_REPLICA_URL", default=""):

@@ -160,3 +160,19 @@ def grant_permission(user_or_group: Any, permission: str) -> None:
         )
     permissions = getattr(user_or_group, "user_permissions", None) or user_or_group.permissions
     permissions.add(row)
+
+
+class CacheComparisonFactory(factory.django.DjangoModelFactory):
+    """A shadow comparison of an SQL answer with the JSON cache, created now."""
+
+    class Meta:
+        model = "calcache.CacheComparison"
+
+    user = factory.SubFactory(UserFactory)
+    window_start = factory.LazyFunction(timezone.now)
+    window_end = factory.LazyAttribute(lambda c: c.window_start + timedelta(hours=1))
+    source_a = "sql"
+    source_b = "json"
+    equal = True
+    latency_a_ms = 1.0
+    latency_b_ms = 2.0

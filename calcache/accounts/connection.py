@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from calcache import signals
 from calcache.accounts import crypto
 from calcache.exceptions import CredentialInvalid, GoogleError, InvalidTokenData
 from calcache.google.client import GoogleCalendarClient
@@ -103,7 +104,8 @@ def connect_google_account(
     cannot be reached) and an existing one keeps its selection.
 
     Raises ``InvalidTokenData`` for a token without a refresh token and
-    ``CredentialInvalid`` when Google refuses it; nothing is stored then.
+    ``CredentialInvalid`` when Google refuses it; nothing is stored then. Once the
+    transaction commits, ``calcache.signals.account_connected`` is sent.
     """
     token = _validate_token(token)
     email = (account_email or token.get("account") or "").strip().lower()
@@ -138,6 +140,7 @@ def _save_connection(
         .filter(user=user, provider=Provider.GOOGLE, account_email=email)
         .first()
     )
+    created = credential is None
     if credential is None:
         credential = Credential(user=user, provider=Provider.GOOGLE, account_email=email)
     credential.token = token
@@ -145,6 +148,13 @@ def _save_connection(
     credential.invalid_reason = ""
     credential.invalidated_at = None
     credential.save()
+    signals.send_on_commit(
+        signals.account_connected,
+        sender=Credential,
+        credential=credential,
+        user=user,
+        created=created,
+    )
 
     existing = {sc.calendar_id: sc for sc in credential.selected_calendars.all()}
     primary_id = discovery.primary_id if discovery else PRIMARY_CALENDAR_ID

@@ -21,6 +21,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from calcache import signals
 from calcache.models import AvailabilityStat
 
 logger = logging.getLogger("calcache.availability")
@@ -51,6 +52,16 @@ class _Stats:
             self.last_flush = time.monotonic()
 
     def record(self, source: str, seconds: float, *, error: bool = False) -> None:
+        """Count one answer (or failed read) from ``source``; sends
+        ``calcache.signals.availability_answered`` (not for ``fallback``)."""
+        if source != FALLBACK:
+            signals.send(
+                signals.availability_answered,
+                sender=None,
+                source=source,
+                seconds=seconds,
+                error=error,
+            )
         minute = timezone.now().replace(second=0, microsecond=0)
         with self.lock:
             entry = self.pending[(minute, source)]

@@ -30,6 +30,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from calcache import signals
 from calcache.conf import conf
 from calcache.exceptions import (
     CalendarNotFound,
@@ -117,6 +118,14 @@ def translate_refresh_error(exc: RefreshError) -> GoogleError:
         reason = "invalid_grant" if "invalid_grant" in text else text.split(":", 1)[0]
         return CredentialInvalid(f"Token refresh refused: {text}", status=400, reason=reason)
     return GoogleUnavailable(f"Token refresh failed: {text}", reason="refreshFailed")
+
+
+def _translate(exc: BaseException) -> GoogleError:
+    if isinstance(exc, HttpError):
+        return translate_http_error(exc)
+    if isinstance(exc, RefreshError):
+        return translate_refresh_error(exc)
+    return GoogleUnavailable(f"{type(exc).__name__}: {exc}", reason="transport")
 
 
 class _Wait:
@@ -209,12 +218,10 @@ class GoogleCalendarClient:
     def _execute_once(self, make_request: Callable[[], Any]) -> Any:
         try:
             return make_request().execute(num_retries=0)
-        except HttpError as exc:
-            raise translate_http_error(exc) from exc
-        except RefreshError as exc:
-            raise translate_refresh_error(exc) from exc
-        except TRANSPORT_ERRORS as exc:
-            raise GoogleUnavailable(f"{type(exc).__name__}: {exc}", reason="transport") from exc
+        except (HttpError, RefreshError, *TRANSPORT_ERRORS) as exc:
+            error = _translate(exc)
+            signals.send(signals.google_error, sender=GoogleCalendarClient, error=error)
+            raise error from exc
         finally:
             self._notice_refresh()
 

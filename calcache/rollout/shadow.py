@@ -25,6 +25,7 @@ from django.utils import timezone
 from waffle.models import Switch
 
 import flags
+from calcache import signals
 from calcache.availability import json_cache
 from calcache.availability.live import live_busy
 from calcache.availability.sql import busy_intervals, sync_coverage
@@ -194,7 +195,9 @@ def mismatch_rate(*, samples: int) -> tuple[int, int]:
 def check_rollback() -> bool:
     """Turn the kill switch on when the recent mismatch rate crosses the threshold.
 
-    Turning it off again is a human act in the admin. Returns True when it tripped now.
+    Turning it off again is a human act in the admin. Returns True when it tripped now;
+    then ``rollout_changed`` and ``rollback_triggered`` are sent once the transaction
+    commits.
     """
     samples = conf.rollback_min_samples
     mismatches, total = mismatch_rate(samples=samples)
@@ -211,7 +214,7 @@ def check_rollback() -> bool:
         switch.save()
         switch.flush()  # waffle flushes only on commit; this process must stop reading SQL now
         memo.clear()
-        RolloutEvent.objects.create(
+        event = RolloutEvent.objects.create(
             action="automatic rollback",
             reason=(
                 f"{mismatches} of the last {total} shadow comparisons disagreed "
@@ -224,6 +227,14 @@ def check_rollback() -> bool:
                 "mismatch_percent": round(percent, 3),
                 "threshold_percent": conf.rollback_mismatch_percent,
             },
+        )
+        signals.send_on_commit(signals.rollout_changed, sender=RolloutEvent, event=event)
+        signals.send_on_commit(
+            signals.rollback_triggered,
+            sender=RolloutEvent,
+            event=event,
+            mismatches=mismatches,
+            samples=total,
         )
     logger.error(
         "Automatic rollback: %s of the last %s comparisons disagreed (%.2f%%); %s is on",

@@ -21,7 +21,9 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from waffle import switch_is_active
+from waffle.models import Switch
 
+from calcache import signals
 from calcache.conf import conf
 from calcache.exceptions import RolloutError
 from calcache.models import (
@@ -248,7 +250,7 @@ def set_flag(
         raise RolloutError("Give exactly one of --team, --percent, --everyone, --off.")
     with transaction.atomic():
         flag = Flag.objects.select_for_update().get(name=name)
-        before = {"everyone": flag.everyone, "percent": str(flag.percent)}
+        before = flag_state(flag)
         if team is not None:
             found = Team.objects.filter(slug=team).first()
             if found is None:
@@ -269,16 +271,73 @@ def set_flag(
             flag.everyone = False
             change = "off for everyone"
         flag.save()
-        event = RolloutEvent.objects.create(
-            action=f"set {name}",
-            reason=change,
-            figures={
-                "before": before,
-                "after": {"everyone": flag.everyone, "percent": str(flag.percent)},
-            },
-            actor=actor if getattr(actor, "pk", None) else None,
-        )
+        event = record_flag_change(flag=flag, before=before, change=change, actor=actor)
     return event
+
+
+ROLLOUT_NAMES = (READ_FLAG, WRITE_FLAG, KILL_SWITCH)
+
+
+def flag_state(flag: Flag) -> dict[str, Any]:
+    """What decides who is in ``flag``, as a ``RolloutEvent`` records it before and after a
+    change: ``everyone``, ``percent``, and the teams' slugs, group names and user ids."""
+    return {
+        "everyone": flag.everyone,
+        "percent": str(flag.percent),
+        "teams": sorted(flag.teams.values_list("slug", flat=True)),
+        "groups": sorted(flag.groups.values_list("name", flat=True)),
+        "users": sorted(flag.users.values_list("pk", flat=True)),
+    }
+
+
+def describe_flag_change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """A ``RolloutEvent`` reason for the difference between two ``flag_state`` results,
+    e.g. ``"everyone None -> True; added team core"``; empty when nothing changed."""
+    parts: list[str] = []
+    for key in ("everyone", "percent"):
+        if before.get(key) != after.get(key):
+            parts.append(f"{key} {before.get(key)} -> {after.get(key)}")
+    for key, noun in (("teams", "team"), ("groups", "group"), ("users", "user")):
+        old, new = set(before.get(key, [])), set(after.get(key, []))
+        parts += [f"added {noun} {value}" for value in sorted(new - old)]
+        parts += [f"removed {noun} {value}" for value in sorted(old - new)]
+    return "; ".join(parts)
+
+
+def _record(*, action: str, reason: str, figures: dict[str, Any], actor: Any) -> RolloutEvent:
+    event = RolloutEvent.objects.create(
+        action=action,
+        reason=reason,
+        figures=figures,
+        actor=actor if getattr(actor, "pk", None) else None,
+    )
+    signals.send_on_commit(signals.rollout_changed, sender=RolloutEvent, event=event)
+    return event
+
+
+def record_flag_change(
+    *, flag: Flag, before: dict[str, Any], change: str, actor: Any = None
+) -> RolloutEvent:
+    """Record a change of a rollout flag (the CLI's or the admin's) as a ``RolloutEvent``
+    (``before``: ``flag_state`` from before the change) and send
+    ``calcache.signals.rollout_changed`` once the transaction commits."""
+    return _record(
+        action=f"set {flag.name}",
+        reason=change,
+        figures={"before": before, "after": flag_state(flag)},
+        actor=actor,
+    )
+
+
+def record_switch_change(*, switch: Switch, before: bool, actor: Any = None) -> RolloutEvent:
+    """Record that ``switch`` (the kill switch) went from ``before`` to its current state,
+    as ``record_flag_change`` does for a flag."""
+    return _record(
+        action=f"set {switch.name}",
+        reason="on" if switch.active else "off",
+        figures={"before": {"active": before}, "after": {"active": switch.active}},
+        actor=actor,
+    )
 
 
 def retire_json_cache(*, now: datetime | None = None, batch_size: int = 5000) -> int:

@@ -35,6 +35,7 @@ from django.db import (
 from django.utils import timezone
 
 import flags
+from calcache import signals
 from calcache.conf import conf
 from calcache.exceptions import (
     CalendarNotFound,
@@ -269,12 +270,31 @@ def sync_calendar(
 
     A push notification's mark (``dirty_since``) is left alone: it belongs to the
     notification's refresh (``calcache.jobs.refresh_notified``), which also rewrites the
-    JSON blobs.
+    JSON blobs. Every run ends with ``calcache.signals.calendar_synced``.
     """
     now = now or timezone.now()
     selected = SelectedCalendar.objects.select_related("credential", "credential__user").get(
         pk=selected.pk
     )
+    result = _sync_calendar(selected, full=full, now=now)
+    send_calendar_synced(selected, result)
+    return result
+
+
+def send_calendar_synced(selected: SelectedCalendar, result: SyncResult) -> None:
+    """Tell ``calendar_synced``'s receivers how the run of ``selected`` went."""
+    signals.send(
+        signals.calendar_synced,
+        sender=SelectedCalendar,
+        selected_calendar=selected,
+        result=result,
+        outcome=result.outcome.name.lower(),
+        events_written=result.upserted,
+        events_deleted=result.deleted,
+    )
+
+
+def _sync_calendar(selected: SelectedCalendar, *, full: bool, now: datetime) -> SyncResult:
     result = SyncResult(selected_calendar_id=selected.pk, calendar_id=selected.calendar_id)
     credential = selected.credential
     if not selected.enabled:
@@ -354,7 +374,9 @@ def sync_calendars(
             return sync_calendar(selected, full=full, now=now)
         except (DatabaseError, InterfaceError) as exc:
             _drop_connection()
-            return _database_failure(selected, exc)
+            failure = _database_failure(selected, exc)
+            send_calendar_synced(selected, failure)
+            return failure
         finally:
             if workers > 1:
                 connection.close()

@@ -15,13 +15,16 @@ from django.test import Client
 from django.urls import reverse
 from waffle.models import Switch
 
-from calcache.models import CalendarEvent, SelectedCalendar
+from calcache import signals
+from calcache.models import CalendarEvent, RolloutEvent, SelectedCalendar
 from flags.models import Flag, Team
+from flags.names import KILL_SWITCH, READ_FLAG, WRITE_FLAG
 from tests.factories import (
     CalendarCacheFactory,
     CalendarEventFactory,
     CalendarSyncTokenFactory,
     CredentialFactory,
+    FlagFactory,
     SelectedCalendarFactory,
     TeamFactory,
     UserFactory,
@@ -500,3 +503,125 @@ def test_huge_ids_in_a_filter_are_a_message(
     response = staff.get(url, params, follow=True)
     assert response.redirect_chain == [(url, 302)]
     assert any("too large a number" in message for message in messages_of(response))
+
+
+# --- flag and kill-switch changes in the admin are recorded as RolloutEvents ----------
+
+
+def rollout_events() -> list[RolloutEvent]:
+    return list(RolloutEvent.objects.order_by("pk"))
+
+
+def test_a_flag_changed_in_the_admin_is_recorded_like_the_cli_and_signalled(
+    admin_client_: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    changed: list[Any] = []
+
+    def receiver(event: RolloutEvent, **kwargs: Any) -> None:
+        changed.append(event)
+
+    signals.rollout_changed.connect(receiver, weak=False)
+    team = TeamFactory(slug="core")
+    member = UserFactory()
+    flag = Flag.objects.get(name=WRITE_FLAG)
+    url = reverse("admin:flags_flag_change", args=[flag.pk])
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client_.post(
+                url, flag_form(flag, teams=[team.pk], users=str(member.pk), percent="12.5")
+            )
+    finally:
+        signals.rollout_changed.disconnect(receiver)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    [event] = rollout_events()
+    assert changed == [event]
+    assert event.action == f"set {WRITE_FLAG}"  # what set_flag records
+    assert event.actor is not None and event.actor.username == "root"
+    assert event.reason == f"percent None -> 12.500; added team core; added user {member.pk}"
+    assert event.figures == {
+        "before": {"everyone": None, "percent": "None", "teams": [], "groups": [], "users": []},
+        "after": {
+            "everyone": None,
+            "percent": "12.500",
+            "teams": ["core"],
+            "groups": [],
+            "users": [member.pk],
+        },
+    }
+
+
+def test_a_flag_change_of_only_its_teams_is_recorded(admin_client_: Client) -> None:
+    old, new = TeamFactory(slug="old"), TeamFactory(slug="new")
+    flag = Flag.objects.get(name=READ_FLAG)
+    flag.teams.add(old)
+    url = reverse("admin:flags_flag_change", args=[flag.pk])
+    response = admin_client_.post(url, flag_form(flag, teams=[new.pk]))
+    assert response.status_code == 302
+    [event] = rollout_events()
+    assert event.reason == "added team new; removed team old"
+    assert event.figures["before"]["teams"] == ["old"]
+    assert event.figures["after"]["teams"] == ["new"]
+
+
+def test_saving_a_flag_unchanged_or_another_flag_records_nothing(admin_client_: Client) -> None:
+    flag = Flag.objects.get(name=READ_FLAG)
+    url = reverse("admin:flags_flag_change", args=[flag.pk])
+    assert admin_client_.post(url, flag_form(flag)).status_code == 302
+    other = FlagFactory(name="host-feature")
+    url = reverse("admin:flags_flag_change", args=[other.pk])
+    assert admin_client_.post(url, flag_form(other, everyone="true")).status_code == 302
+    assert Flag.objects.get(name="host-feature").everyone is True
+    assert rollout_events() == []
+
+
+def test_a_refused_flag_form_records_nothing(admin_client_: Client) -> None:
+    flag = Flag.objects.get(name=READ_FLAG)
+    url = reverse("admin:flags_flag_change", args=[flag.pk])
+    assert admin_client_.post(url, flag_form(flag, percent="150")).status_code == 200
+    assert rollout_events() == []
+
+
+def test_the_enable_for_all_action_is_recorded(admin_client_: Client) -> None:
+    read = Flag.objects.get(name=READ_FLAG)
+    other = FlagFactory(name="host-feature")
+    data = {"action": "enable_for_all", "index": "0", "_selected_action": [read.pk, other.pk]}
+    response = admin_client_.post(reverse("admin:flags_flag_changelist"), data)
+    assert response.status_code == 302
+    assert Flag.objects.get(pk=other.pk).everyone is True
+    [event] = rollout_events()
+    assert (event.action, event.reason) == (f"set {READ_FLAG}", "everyone None -> True")
+    assert event.actor is not None and event.actor.username == "root"
+
+
+def switch_form(switch: Any, **fields: Any) -> dict[str, Any]:
+    stamps = {
+        f"{name}_{i}": part
+        for name in ("created", "modified")
+        for i, part in enumerate(f"{getattr(switch, name):%Y-%m-%d %H:%M:%S}".split())
+    }
+    return {"name": switch.name, "note": switch.note} | stamps | fields
+
+
+def test_the_kill_switch_toggled_in_the_admin_is_recorded(admin_client_: Client) -> None:
+    switch = Switch.objects.get(name=KILL_SWITCH)
+    url = reverse("admin:waffle_switch_change", args=[switch.pk])
+    form = switch_form(switch)
+    assert admin_client_.post(url, form | {"active": "on"}).status_code == 302
+    assert admin_client_.post(url, form | {"active": "on"}).status_code == 302  # no change
+    data = {"action": "disable_switches", "index": "0", "_selected_action": [switch.pk]}
+    assert admin_client_.post(reverse("admin:waffle_switch_changelist"), data).status_code == 302
+    events = rollout_events()
+    assert [(e.action, e.reason, e.figures) for e in events] == [
+        (f"set {KILL_SWITCH}", "on", {"before": {"active": False}, "after": {"active": True}}),
+        (f"set {KILL_SWITCH}", "off", {"before": {"active": True}, "after": {"active": False}}),
+    ]
+    assert {e.actor.username for e in events if e.actor} == {"root"}
+    assert not Switch.objects.get(pk=switch.pk).active
+
+
+def test_another_switch_toggled_in_the_admin_records_nothing(admin_client_: Client) -> None:
+    switch = Switch.objects.get_or_create(name="host-switch")[0]
+    url = reverse("admin:waffle_switch_change", args=[switch.pk])
+    assert admin_client_.post(url, switch_form(switch, active="on")).status_code == 302
+    assert Switch.objects.get(pk=switch.pk).active
+    assert rollout_events() == []

@@ -28,3 +28,9 @@ def test_every_setting_has_a_property() -> None:
     names = {name for name in dir(type(conf)) if not name.startswith("_")}
     for setting in DEFAULTS:
         assert setting.removeprefix("CALCACHE_").lower() in names
+
+
+def test_metrics_token_is_off_by_default() -> None:
+    assert conf.metrics_token == ""
+    with override_settings(CALCACHE_METRICS_TOKEN="s3cret"):
+        assert conf.metrics_token == "s3cret"

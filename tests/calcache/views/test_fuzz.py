@@ -39,7 +39,7 @@ from tests.factories import TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-SEED = 20261215
+SEED = 20261216
 REQUESTS = 2500
 WEBHOOK_TOKEN = "fuzz-webhook-token"
 CHANNEL_TOKEN = "fuzz-channel-token"  # a per-channel token (PushChannel.token_hash)
