@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test test-django6 test-live lint typecheck pytest demo migrate bench clean help
+.PHONY: test test-django6 test-live system-packages lint typecheck pytest demo migrate bench clean help
 
 help:
 	@echo "make test   - lint, type-check and run the test suite (DATABASE_URL picks the database)"
@@ -22,7 +22,12 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: $(STAMP) lint typecheck pytest
+# .ci/system-packages: Chromium and gettext for the browser and translation tests,
+# installed when missing (as root with apt-get), else it stops with the command to run.
+test: system-packages $(STAMP) lint typecheck pytest
+
+system-packages:
+	@bash .ci/system-packages
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -69,16 +74,13 @@ migrate: $(STAMP)
 
 # The admin/admin superuser is created only for a person at a terminal or with
 # DEMO=1, never by a script that happens to run `make demo` on a real server.
-# project/demo.py starts the seeded Google emulator, runs calcache_demo (demo users,
-# first sync, stage 3 for the demo team), then runserver; Ctrl-C stops both servers.
-DEMO_EMULATOR := http://127.0.0.1:8765
-DEMO_ENV := DEBUG=1 \
-	CALCACHE_GOOGLE_API_URL=$(DEMO_EMULATOR)/calendar/v3/ \
-	CALCACHE_GOOGLE_TOKEN_URI=$(DEMO_EMULATOR)/token \
-	CALCACHE_GOOGLE_AUTH_URI=$(DEMO_EMULATOR)/o/oauth2/auth
-demo: migrate
+# project/demo.py starts the seeded Google emulator, migrates, runs calcache_demo (demo
+# users, first sync, stage 3 for the demo team), then runserver; Ctrl-C stops both servers.
+# It owns the demo's settings (DEBUG, the emulator's URLs and OAuth client, a database
+# cache) and keeps them in .env.demo while it runs, so manage.py in a second shell uses them.
+demo: $(STAMP)
 	@if [ "$(DEMO)" = "1" ] || [ -t 0 ]; then admin=--create-admin; else admin=; fi; \
-	exec env $(DEMO_ENV) $(BIN)/python project/demo.py $$admin
+	exec $(BIN)/python project/demo.py $$admin
 
 clean:
 	rm -rf $(VENV) $(VENV6) db.sqlite3 db.sqlite3-wal db.sqlite3-shm

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from calcache.conf import conf
+from calcache.extras import missing_module
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 GOOGLE_TOKEN_MAX_LENGTH = 256  # events.watch: channel tokens are at most 256 characters
@@ -116,6 +117,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
 
+    errors.extend(_check_availability_permission())
+    try:
+        rate_ok = 0 <= conf.shadow_sample_rate <= 1
+    except (TypeError, ValueError):
+        rate_ok = False
+    if not rate_ok:
+        errors.append(
+            Error(
+                f"CALCACHE_SHADOW_SAMPLE_RATE is {settings.CALCACHE_SHADOW_SAMPLE_RATE!r}, "
+                "not a share between 0 and 1.",
+                hint="0.05 compares one answer in twenty with the other source; 0 turns "
+                "the comparisons off, 1 compares every answer.",
+                id="calcache.E015",
+            )
+        )
+
     for name in ("GOOGLE_API_URL", "GOOGLE_TOKEN_URI", "GOOGLE_AUTH_URI"):
         value = getattr(conf, name.lower())
         if not _is_http_url(value):
@@ -152,6 +169,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 hint="Set CELERY_BROKER_URL (redis://... or amqp://...), or leave "
                 "CALCACHE_BACKGROUND_RUNNER empty to sync in-process without a broker.",
                 id="calcache.E010",
+            )
+        )
+    if conf.background_runner == "calcache.background.runners.CeleryRunner" and (
+        missing := missing_module("celery")
+    ):
+        errors.append(
+            Error(
+                f"Background syncs go to Celery (CELERY_BROKER_URL or "
+                f"CALCACHE_BACKGROUND_RUNNER), but {missing} is not installed.",
+                hint="pip install 'calcache[celery]', or leave CELERY_BROKER_URL and "
+                "CALCACHE_BACKGROUND_RUNNER empty to sync in-process.",
+                id="calcache.E016",
             )
         )
     if conf.read_database not in settings.DATABASES:
@@ -215,6 +244,34 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 Error(f"CALCACHE_{name} must be a whole number {bounds}.", id="calcache.E011")
             )
     return errors
+
+
+def _check_availability_permission() -> list[CheckMessage]:
+    """``calcache.E014``: the permission hook must import and be callable, or every
+    request that asks about another user would fail."""
+    path = conf.availability_permission
+    if not path:
+        return []
+    hint = (
+        "Name a function (request, target_user) -> bool by its dotted path, e.g. "
+        "'myproject.permissions.may_see_availability', or leave it empty (own "
+        "availability only)."
+    )
+    try:
+        conf.availability_permission_hook()
+    except ImportError as exc:
+        problem = f"does not import ({exc})"
+    except TypeError as exc:
+        problem = str(exc)
+    except Exception as exc:  # the module itself fails as it is imported
+        problem = f"fails to import ({type(exc).__name__}: {exc})"
+    else:
+        return []
+    return [
+        Error(
+            f"CALCACHE_AVAILABILITY_PERMISSION {path!r} {problem}.", hint=hint, id="calcache.E014"
+        )
+    ]
 
 
 def _prepared_statements_off() -> bool:

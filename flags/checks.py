@@ -1,4 +1,4 @@
-"""System checks for the flags app (``flags.E0xx``)."""
+"""System checks for the flags app (``flags.E0xx``, ``flags.W0xx``)."""
 
 from __future__ import annotations
 
@@ -33,13 +33,36 @@ def check_waffle_model(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
 
 
 def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
-    if backend.endswith(("LocMemCache", "DummyCache")):
+    """``flags.W001``: the default cache is private to each process (or keeps nothing), so
+    a flag change made in one process does not reach the others at once."""
+    default = settings.CACHES.get("default", {})
+    backend = default.get("BACKEND", "")
+    name = backend.rsplit(".", 1)[-1]
+    fix = (
+        "Use a cache every process shares: CACHE_URL=redis://host:6379/1 (or "
+        "memcached, or the database cache: CACHE_URL=dbcache://calcache_cache and "
+        "`manage.py createcachetable`)."
+    )
+    if backend.endswith("LocMemCache"):
+        timeout = default.get("TIMEOUT", 300)
+        until = "never" if timeout is None else f"only when its cached copy expires ({timeout} s)"
         return [
             Warning(
-                f"The default cache is {backend.rsplit('.', 1)[-1]}: flag changes made in the "
-                "admin reach other processes only when their cached copy times out.",
-                hint="Use a shared cache (Redis, Memcached, database) in production.",
+                f"The default cache is {name}, private to each process: a flag change made in "
+                "another process (`manage.py calendar_cache_rollout set-read` in a shell, the "
+                f"admin on another worker) reaches a running server {until}; the "
+                "per-user live-call budget and sync pacing are counted per process too.",
+                hint=fix,
+                id="flags.W001",
+            )
+        ]
+    if backend.endswith("DummyCache"):
+        return [
+            Warning(
+                f"The default cache is {name}, which keeps nothing: every flag check reads "
+                "the database, and the per-user live-call budget and sync pacing are not "
+                "enforced.",
+                hint=fix,
                 id="flags.W001",
             )
         ]
@@ -50,4 +73,4 @@ def register() -> None:
     from django.core.checks import register as register_check
 
     register_check(check_waffle_model, Tags.compatibility)
-    register_check(check_shared_cache, Tags.caches, deploy=True)
+    register_check(check_shared_cache, Tags.caches)

@@ -1,16 +1,21 @@
-"""``make demo``'s launcher: the Google emulator in the background, the demo set-up, then
-the site; Ctrl-C (or SIGTERM) stops both servers.
+"""``make demo``'s launcher: the Google emulator in the background, the demo set-up (migrate,
+the cache table, calcache_demo), then the site; Ctrl-C (or SIGTERM) stops both servers.
 
     python project/demo.py [--create-admin]
 
-The CALCACHE_GOOGLE_* variables must point at the emulator (the Makefile sets them); they
-reach the set-up command and runserver through the environment.
+The demo's settings (DEBUG, the emulator's URLs and OAuth client, a database cache) are
+made here, given to the set-up command and runserver through the environment, and kept
+in ``.env.demo`` (``CALCACHE_DEMO_ENV_FILE``) while the demo runs: project/settings.py
+reads that file, so ``manage.py`` in a second shell talks to the demo's emulator too.
+The file is removed when the demo stops, ignored once its demo is gone, and a file of
+that name the demo did not write is never overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +29,77 @@ from types import FrameType
 BASE_DIR = Path(__file__).resolve().parent.parent
 MANAGE = [sys.executable, str(BASE_DIR / "manage.py")]
 START_TIMEOUT = 60.0
+DEMO_ENV_FILE = BASE_DIR / ".env.demo"
+DEMO_CACHE_TABLE = "calcache_demo_cache"
+MARKER = (
+    "# Written by `make demo` (project/demo.py, pid {pid}) while it runs; removed when it stops."
+)
+_MARKER_PID = re.compile(r"^# Written by `make demo` \(project/demo\.py, pid (\d+)\)")
+
+
+def demo_env_file() -> Path:
+    """Where the running demo keeps its settings: ``CALCACHE_DEMO_ENV_FILE`` or ``.env.demo``."""
+    return Path(os.environ.get("CALCACHE_DEMO_ENV_FILE") or DEMO_ENV_FILE)
+
+
+def demo_settings(emulator_url: str) -> dict[str, str]:
+    """The environment the demo's processes run with (the emulator's OAuth client makes
+    the connect page work; the database cache lets a flag changed from a second shell
+    reach the running site, flags.W001)."""
+    from calcache.emulator.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    return {
+        "DEBUG": "1",
+        "CALCACHE_GOOGLE_API_URL": f"{emulator_url}/calendar/v3/",
+        "CALCACHE_GOOGLE_TOKEN_URI": f"{emulator_url}/token",
+        "CALCACHE_GOOGLE_AUTH_URI": f"{emulator_url}/o/oauth2/auth",
+        "CALCACHE_GOOGLE_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "CALCACHE_GOOGLE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "CACHE_URL": f"dbcache://{DEMO_CACHE_TABLE}",
+    }
+
+
+def demo_pid(path: Path) -> int | None:
+    """The pid of the demo that wrote ``path``; None when the demo did not write it."""
+    try:
+        with path.open(encoding="utf-8") as file:
+            match = _MARKER_PID.match(file.readline())
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(match.group(1)) if match else None
+
+
+def live_demo_env(path: Path) -> bool:
+    """Is ``path`` the settings file of a demo that is still running?"""
+    pid = demo_pid(path)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+def write_demo_env(path: Path, values: dict[str, str], *, pid: int) -> None:
+    """Write the demo's settings to ``path`` for manage.py in other shells; refuse to
+    replace a file the demo did not write."""
+    if path.exists() and demo_pid(path) is None:
+        raise SystemExit(
+            f"{path} exists and was not written by the demo; move it away (or set "
+            "CALCACHE_DEMO_ENV_FILE to another path) and run `make demo` again."
+        )
+    lines = [MARKER.format(pid=pid), "# Delete it if no demo is running.", ""]
+    lines += [f"{name}={value}" for name, value in values.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def remove_demo_env(path: Path, *, pid: int) -> None:
+    """Remove the settings file if this demo (``pid``) wrote it."""
+    if demo_pid(path) == pid:
+        path.unlink(missing_ok=True)
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -78,6 +154,10 @@ def main() -> int:
             )
             return 1
 
+    settings_file = demo_env_file()
+    demo_env = demo_settings(emulator_url)
+    write_demo_env(settings_file, demo_env, pid=os.getpid())
+    child_env = {**os.environ, **demo_env}
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -91,6 +171,7 @@ def main() -> int:
             [*MANAGE, "run_google_emulator", "--seed", "demo", "--host", options.host]
             + ["--port", str(options.emulator_port)],
             cwd=BASE_DIR,
+            env=child_env,
             start_new_session=True,
         )
         children.append(("the Google emulator", emulator))
@@ -99,13 +180,19 @@ def main() -> int:
         setup = [*MANAGE, "calcache_demo", "--emulator", emulator_url]
         if options.create_admin:
             setup.append("--create-admin")
-        if subprocess.run(setup, cwd=BASE_DIR).returncode != 0:
+        steps = (
+            [*MANAGE, "migrate", "--no-input", "-v", "0"],
+            [*MANAGE, "createcachetable", DEMO_CACHE_TABLE],
+            setup,
+        )
+        if any(subprocess.run(step, cwd=BASE_DIR, env=child_env).returncode != 0 for step in steps):
             print("The demo set-up failed (see above).", file=sys.stderr)
             return 1
 
         server = subprocess.Popen(
             [*MANAGE, "runserver", f"{options.host}:{options.port}"],
             cwd=BASE_DIR,
+            env=child_env,
             start_new_session=True,
         )
         children.append(("runserver", server))
@@ -116,7 +203,8 @@ def main() -> int:
             f"  My week:    {site}/calendar-cache/me/        logins ada, grace, katherine / demo\n"
             f"  Dashboard:  {site}/calendar-cache/dashboard/ login admin / admin (staff)\n"
             f"  Admin:      {site}/admin/\n"
-            f"  Emulator:   {emulator_url}/calendar/v3/\n",
+            f"  Emulator:   {emulator_url}/calendar/v3/\n"
+            f"  Settings:   {settings_file} (manage.py in another shell uses the demo's)\n",
             flush=True,
         )
         while True:
@@ -131,6 +219,7 @@ def main() -> int:
     finally:
         for _name, child in reversed(children):
             stop(child)
+        remove_demo_env(settings_file, pid=os.getpid())
 
 
 if __name__ == "__main__":

@@ -6,16 +6,26 @@ calcache copies the ``CALCACHE_*`` part and the waffle lines below.
 """
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import environ
 
 from calcache.background.beat import BEAT_SCHEDULE
+from project.demo import demo_env_file, live_demo_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# This process runs the test suite, or was started by it (pytest sets PYTEST_VERSION).
+TESTING = "pytest" in sys.modules or "PYTEST_VERSION" in os.environ
 
 env = environ.Env()
+# While `make demo` runs, project/demo.py keeps the demo's settings (DEBUG, the emulator's
+# URLs and OAuth client) in .env.demo, so manage.py in a second shell reaches the demo's
+# emulator instead of Google. Like the demo's own environment it wins over .env; the
+# environment wins over both. Ignored once that demo has stopped, and by the test suite.
+if not TESTING and live_demo_env(demo_env_file()):
+    environ.Env.read_env(demo_env_file(), overwrite=False)
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -119,6 +129,12 @@ else:
     )
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Under the test suite (and the processes it starts) a local-memory cache is a choice:
+# the tests change and read flags in one process, and compare commands' output line by
+# line. Everywhere else, manage.py, runserver and the demo included, flags.W001 says
+# what such a cache costs.
+if TESTING and CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    SILENCED_SYSTEM_CHECKS = ["flags.W001"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -43,6 +43,37 @@ COPY_IGNORE = shutil.ignore_patterns(
 )  # fmt: skip
 
 
+CELERY_CHECK = """
+import django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "waffle", "flags",
+                    "calcache"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    WAFFLE_FLAG_MODEL="flags.Flag",
+    CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+)
+django.setup()
+from django.core.checks import run_checks
+for message in run_checks():
+    print(message.id, message.msg, message.hint)
+"""
+
+
+CELERY_ENQUEUE = (
+    CELERY_CHECK.split("from django.core.checks")[0]
+    + """
+from django.core.management import call_command
+from django.core.management.base import CommandError
+call_command("migrate", verbosity=0)
+try:
+    call_command("sync_calendars", "--enqueue", skip_checks=True)
+except CommandError as exc:
+    print("CommandError", exc)
+"""
+)
+
+
 def readme_snippets() -> list[tuple[str, str]]:
     """The README's host-site code blocks, each with the file of the host it goes into."""
     return SNIPPET.findall((ROOT / "README.md").read_text())
@@ -105,14 +136,15 @@ def test_the_wheel_holds_the_two_apps_and_their_data(built: dict[str, Path]) -> 
         f"calcache-{calcache.__version__}.dist-info/licenses/LICENSE",
     ):
         assert needed in names
-    requires = metadata.get_all("Requires-Dist")
+    requires = metadata.get_all("Requires-Dist", [])
     core = sorted(r.split(">")[0].split("<")[0].split("[")[0] for r in requires if "extra" not in r)
     assert core == [
         "Django", "cryptography", "django-waffle", "google-api-python-client", "google-auth",
         "google-auth-httplib2", "google-auth-oauthlib", "tenacity", "tqdm",
     ]  # fmt: skip
-    assert set(metadata.get_all("Provides-Extra")) >= {"celery", "emulator", "postgres", "metrics"}
-    assert "Framework :: Django :: 6.1" in metadata.get_all("Classifier")
+    extras = set(metadata.get_all("Provides-Extra", []))
+    assert extras >= {"celery", "emulator", "postgres", "metrics"}
+    assert "Framework :: Django :: 6.1" in metadata.get_all("Classifier", [])
     assert metadata["License-Expression"] == "MIT"
 
 
@@ -139,6 +171,20 @@ def test_a_part_without_its_extra_names_the_extra(host_python: Path, tmp_path: P
         )
         assert completed.returncode == 1
         assert f"pip install 'calcache[{extra}]'" in completed.stderr, completed.stderr
+    # A broker configured without the extra: the checks say so before any task is sent, and
+    # `sync_calendars --enqueue` names the extra instead of failing on an import.
+    checked = run(host_python, "-c", CELERY_CHECK, cwd=tmp_path)
+    assert "calcache.E016" in checked and "pip install 'calcache[celery]'" in checked, checked
+    enqueued = subprocess.run(
+        [host_python, "-c", CELERY_ENQUEUE],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "CommandError" in enqueued.stdout, enqueued.stdout + enqueued.stderr
+    assert "pip install 'calcache[celery]'" in enqueued.stdout
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from calcache.checks import check_deploy, check_settings
-from flags.checks import check_shared_cache, check_waffle_model
 
 
 def ids(messages: list[Any]) -> list[str]:
@@ -43,11 +42,54 @@ def test_default_settings_pass() -> None:
         ({"CALCACHE_READ_DATABASE": "no-such-alias"}, ["calcache.E012"]),
         ({"CALCACHE_REPLICA_MAX_LAG_SECONDS": -1}, ["calcache.E012"]),
         ({"CALCACHE_REPLICA_MAX_LAG_SECONDS": "a while"}, ["calcache.E012"]),
+        ({"CALCACHE_AVAILABILITY_PERMISSION": "no.such.module.allow"}, ["calcache.E014"]),
+        ({"CALCACHE_AVAILABILITY_PERMISSION": "calcache.checks.no_such_hook"}, ["calcache.E014"]),
+        ({"CALCACHE_AVAILABILITY_PERMISSION": "allow_everyone"}, ["calcache.E014"]),
+        ({"CALCACHE_AVAILABILITY_PERMISSION": "calcache.conf.DEFAULTS"}, ["calcache.E014"]),
+        ({"CALCACHE_SHADOW_SAMPLE_RATE": 5}, ["calcache.E015"]),
+        ({"CALCACHE_SHADOW_SAMPLE_RATE": -0.1}, ["calcache.E015"]),
+        ({"CALCACHE_SHADOW_SAMPLE_RATE": "often"}, ["calcache.E015"]),
+        ({"CALCACHE_SHADOW_SAMPLE_RATE": None}, ["calcache.E015"]),
+        ({"CALCACHE_SHADOW_SAMPLE_RATE": float("nan")}, ["calcache.E015"]),
     ],
 )
 def test_bad_configuration_is_reported(overrides: dict[str, Any], expected: list[str]) -> None:
     with override_settings(**overrides):
         assert ids(check_settings()) == expected
+
+
+def allow_staff(request: Any, target_user: Any) -> bool:
+    return bool(request.user.is_staff)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"CALCACHE_AVAILABILITY_PERMISSION": f"{__name__}.allow_staff"},
+        {"CALCACHE_SHADOW_SAMPLE_RATE": 0},
+        {"CALCACHE_SHADOW_SAMPLE_RATE": 1},
+        {"CALCACHE_SHADOW_SAMPLE_RATE": "0.5"},
+    ],
+)
+def test_good_hooks_and_rates_pass(overrides: dict[str, Any]) -> None:
+    with override_settings(**overrides):
+        assert check_settings() == []
+
+
+def test_bad_permission_and_rate_messages_say_what_and_how() -> None:
+    with override_settings(CALCACHE_AVAILABILITY_PERMISSION="calcache.conf.DEFAULTS"):
+        (error,) = check_settings()
+    assert (
+        error.msg
+        == "CALCACHE_AVAILABILITY_PERMISSION 'calcache.conf.DEFAULTS' is a dict, not a function."
+    )
+    assert "(request, target_user) -> bool" in str(error.hint)
+    with override_settings(CALCACHE_AVAILABILITY_PERMISSION="no.such.module.allow"):
+        (error,) = check_settings()
+    assert "'no.such.module.allow' does not import (No module named 'no')" in error.msg
+    with override_settings(CALCACHE_SHADOW_SAMPLE_RATE=5):
+        (error,) = check_settings()
+    assert error.msg == "CALCACHE_SHADOW_SAMPLE_RATE is 5, not a share between 0 and 1."
 
 
 def test_webhook_on_loopback_may_be_plain_http() -> None:
@@ -73,17 +115,6 @@ def test_deploy_warnings() -> None:
         CALCACHE_GOOGLE_API_URL="http://127.0.0.1:8765/calendar/v3/",
     ):
         assert ids(check_deploy()) == ["calcache.W002"]
-
-
-def test_flags_checks() -> None:
-    assert check_waffle_model() == []
-    with override_settings(WAFFLE_FLAG_MODEL="waffle.Flag"):
-        assert ids(check_waffle_model()) == ["flags.E002"]
-    assert ids(check_shared_cache()) == ["flags.W001"]
-    with override_settings(
-        CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
-    ):
-        assert check_shared_cache() == []
 
 
 def test_checks_reject_a_celery_runner_without_broker_and_bad_numbers(settings: Any) -> None:

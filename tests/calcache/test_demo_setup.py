@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _no_sampling(settings: Any) -> None:
+def _demo_settings(settings: Any) -> None:
+    settings.DEBUG = True  # calcache_demo refuses to run without it
     settings.CALCACHE_SHADOW_SAMPLE_RATE = 0
 
 

@@ -16,15 +16,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_project(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """``script`` under project.settings in a new interpreter; the environment is ours
-    without DEBUG, plus ``env`` (a throwaway SQLite file unless DATABASE_URL is given)."""
-    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DATABASE_URL")}
+def run_python(
+    args: list[str], tmp_path: Path, env: dict[str, str], drop: tuple[str, ...] = ("DEBUG",)
+) -> subprocess.CompletedProcess[str]:
+    """``python args`` in the repository under project.settings; the environment is ours
+    without the variables starting with ``drop``, plus ``env`` (a throwaway SQLite file
+    unless DATABASE_URL is given)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     base["DATABASE_URL"] = f"sqlite:///{tmp_path / 'project.sqlite3'}"
     base["DJANGO_SETTINGS_MODULE"] = "project.settings"
-    prelude = "import django\ndjango.setup()\n"
     return subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(script)],
+        [sys.executable, *args],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,
@@ -32,6 +34,12 @@ def run_project(script: str, tmp_path: Path, **env: str) -> subprocess.Completed
         timeout=120,
         check=False,
     )
+
+
+def run_project(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``script`` under project.settings in a new interpreter (see ``run_python``)."""
+    prelude = "import django\ndjango.setup()\n"
+    return run_python(["-c", prelude + textwrap.dedent(script)], tmp_path, env)
 
 
 def database_settings(tmp_path: Path, **env: str) -> dict[str, Any]:
@@ -154,3 +162,84 @@ def test_a_dead_workers_task_on_redis_comes_back_within_the_hour_and_ten_seconds
     assert options["visibility_timeout"] == 3600 > 30 * 60
     # kombu scans for such messages every interval x throttle seconds (100 s by default)
     assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] == 10
+
+
+DEMO_KEYS = ("DEBUG", "CACHE_URL", "CALCACHE_DEMO_ENV_FILE", "CALCACHE_GOOGLE_", "PYTEST_")
+SHOW_DEMO_SETTINGS = (
+    "import json; from django.conf import settings; print(json.dumps({"
+    "'api': settings.CALCACHE_GOOGLE_API_URL, 'token': settings.CALCACHE_GOOGLE_TOKEN_URI, "
+    "'auth': settings.CALCACHE_GOOGLE_AUTH_URI, 'client': settings.CALCACHE_GOOGLE_CLIENT_ID, "
+    "'secret': settings.CALCACHE_GOOGLE_CLIENT_SECRET, 'debug': settings.DEBUG, "
+    "'cache': settings.CACHES['default']['BACKEND']}))"
+)
+
+
+def demo_settings_seen(tmp_path: Path, **env: str) -> dict[str, Any]:
+    """What ``manage.py shell`` in a second shell sees: our environment without DEBUG,
+    the cache, the Google settings and pytest's marker, plus ``env``."""
+    done = run_python(
+        ["manage.py", "shell", "-v", "0", "-c", SHOW_DEMO_SETTINGS], tmp_path, env, DEMO_KEYS
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_running_demos_settings_reach_manage_py_in_a_second_shell(tmp_path: Path) -> None:
+    from calcache.emulator.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+    from project.demo import demo_settings, write_demo_env
+
+    path = tmp_path / ".env.demo"
+    write_demo_env(path, demo_settings("http://127.0.0.1:8765"), pid=os.getpid())
+    seen = demo_settings_seen(tmp_path, CALCACHE_DEMO_ENV_FILE=str(path))
+    assert seen == {
+        "api": "http://127.0.0.1:8765/calendar/v3/",
+        "token": "http://127.0.0.1:8765/token",
+        "auth": "http://127.0.0.1:8765/o/oauth2/auth",
+        "client": DEFAULT_CLIENT_ID,
+        "secret": DEFAULT_CLIENT_SECRET,
+        "debug": True,
+        "cache": "django.core.cache.backends.db.DatabaseCache",
+    }
+    # The shell's own environment still wins over the demo's file.
+    seen = demo_settings_seen(
+        tmp_path,
+        CALCACHE_DEMO_ENV_FILE=str(path),
+        CALCACHE_GOOGLE_API_URL="https://www.googleapis.com/calendar/v3/",
+    )
+    assert seen["api"] == "https://www.googleapis.com/calendar/v3/"
+    assert seen["token"] == "http://127.0.0.1:8765/token"
+    # The processes the test suite starts never take a running demo's settings.
+    seen = demo_settings_seen(
+        tmp_path, CALCACHE_DEMO_ENV_FILE=str(path), PYTEST_VERSION=pytest.__version__
+    )
+    assert seen["api"] == "https://www.googleapis.com/calendar/v3/"
+
+
+def test_a_stopped_demos_settings_are_ignored(tmp_path: Path) -> None:
+    from project.demo import demo_settings, write_demo_env
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    path = tmp_path / ".env.demo"
+    write_demo_env(path, demo_settings("http://127.0.0.1:8765"), pid=ended.pid)
+    seen = demo_settings_seen(tmp_path, CALCACHE_DEMO_ENV_FILE=str(path))
+    assert seen["api"] == "https://www.googleapis.com/calendar/v3/"
+    assert seen["debug"] is False
+
+
+def test_the_demo_never_replaces_a_file_it_did_not_write(tmp_path: Path) -> None:
+    from project.demo import remove_demo_env, write_demo_env
+
+    path = tmp_path / ".env.demo"
+    path.write_text("SECRET_KEY=mine\n")
+    with pytest.raises(SystemExit, match="was not written by the demo"):
+        write_demo_env(path, {"DEBUG": "1"}, pid=os.getpid())
+    remove_demo_env(path, pid=os.getpid())
+    assert path.read_text() == "SECRET_KEY=mine\n"
+    path.unlink()
+    write_demo_env(path, {"DEBUG": "1"}, pid=os.getpid())
+    write_demo_env(path, {"DEBUG": "1"}, pid=os.getpid())  # its own file: rewritten
+    remove_demo_env(path, pid=os.getpid() + 1)  # another demo's: kept
+    assert path.exists()
+    remove_demo_env(path, pid=os.getpid())
+    assert not path.exists()

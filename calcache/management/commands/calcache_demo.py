@@ -1,11 +1,13 @@
 """Prepare the demo site: an optional admin/admin superuser and, with ``--emulator``, the
-demo users connected to the running Google emulator, synced, at rollout stage 3."""
+demo users connected to the running Google emulator, synced, at rollout stage 3. It
+refuses to run unless DEBUG is on: a real site never gets admin/admin or the demo users."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
@@ -49,6 +51,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, create_admin: bool, emulator: str | None, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "calcache_demo prepares the demo site (demo users with the password "
+                f"{DEMO_PASSWORD!r}{', the superuser admin/admin' if create_admin else ''}) "
+                "and runs only with DEBUG on, so it never does that to a real site. Run "
+                "`make demo`, or set DEBUG=1 for a development database of your own."
+            )
         User = get_user_model()
         if create_admin:
             if User._default_manager.filter(username=DEMO_ADMIN).exists():

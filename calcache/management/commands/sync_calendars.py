@@ -10,12 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db import DatabaseError, InterfaceError
 from django.db.models import QuerySet
 from tqdm import tqdm
 
 from calcache.conf import conf
+from calcache.extras import MissingExtra, missing_module
 from calcache.models import Credential, SelectedCalendar
 from calcache.sync.engine import (
     SyncOutcome,
@@ -25,8 +26,10 @@ from calcache.sync.engine import (
     sync_calendars,
 )
 from flags.models import Team
+from flags.names import WRITE_FLAG
 
 MAX_WORKERS = 32
+FILTERS = ("user", "team", "credential", "calendar")
 DB_WAIT_SECONDS = 30.0
 
 
@@ -97,7 +100,11 @@ class Command(BaseCommand):
             action="store_true",
             help="put one background task per calendar on the queue (needs Celery)",
         )
-        parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
+        parser.add_argument(
+            "--quiet",
+            action="store_true",
+            help="no progress bar or table, only errors (the same as -v 0)",
+        )
         parser.add_argument(
             "--db-wait",
             type=float,
@@ -109,9 +116,9 @@ class Command(BaseCommand):
         )
 
     def select(self, options: dict[str, Any]) -> QuerySet[SelectedCalendar]:
-        calendars = SelectedCalendar.objects.filter(enabled=True).select_related(
-            "credential", "credential__user"
-        )
+        """The enabled calendars the filters name; CommandError when filters were given
+        and no enabled calendar matches them (a typo must not pass as "all synced")."""
+        calendars = SelectedCalendar.objects.select_related("credential", "credential__user")
         if options["user"]:
             calendars = calendars.filter(credential__user=_user_by_id_or_email(options["user"]))
         if options["team"]:
@@ -125,6 +132,22 @@ class Command(BaseCommand):
             calendars = calendars.filter(credential_id=options["credential"])
         if options["calendar"]:
             calendars = calendars.filter(calendar_id=options["calendar"])
+        matching, calendars = calendars, calendars.filter(enabled=True)
+        filters = " ".join(
+            f"--{name} {options[name]!r}" for name in FILTERS if options[name] not in (None, "")
+        )
+        if filters and not calendars.exists():
+            disabled = matching.count()
+            if disabled:
+                raise CommandError(
+                    f"{filters}: {disabled} selected calendar(s) match, none of them "
+                    "enabled; nothing was synced. Tick them on the calendars page "
+                    "(calendar-cache/calendars/) or enable them in the admin."
+                )
+            raise CommandError(
+                f"No selected calendar matches {filters}; nothing was synced. The admin's "
+                "Selected calendars page lists them; run without filters to sync them all."
+            )
         if options["dirty"]:
             calendars = calendars.filter(dirty_since__isnull=False)
         return calendars.order_by("pk")
@@ -145,12 +168,14 @@ class Command(BaseCommand):
                     "installation does not configure; run without --enqueue to sync in "
                     "this process."
                 )
+            if missing := missing_module("celery"):
+                raise CommandError(str(MissingExtra("celery", missing)))
             if workers != 1:
                 raise CommandError(
                     "--workers applies to syncs in this process; with --enqueue the Celery "
                     "workers' --concurrency decides."
                 )
-        quiet = options["quiet"]
+        quiet = options["quiet"] or options["verbosity"] == 0
         try:
             calendars = list(self.select(options))
         except (DatabaseError, InterfaceError) as exc:
@@ -165,7 +190,7 @@ class Command(BaseCommand):
                 self.stdout.write("No enabled calendar matches.")
             return
         if options["enqueue"]:
-            self.enqueue(calendars, full=options["full"])
+            self.enqueue(calendars, full=options["full"], quiet=quiet)
             return
         progress = tqdm(
             total=len(calendars),
@@ -192,7 +217,9 @@ class Command(BaseCommand):
             on_wait=self.announce_wait(options["db_wait"]),
         )
         elapsed = time.monotonic() - began
-        if not quiet:
+        if quiet:
+            self.write_failures(results, unrecorded=unrecorded, out=self.stderr)
+        else:
             self.write_summary(results, elapsed, unrecorded=unrecorded)
             if options["verbosity"] >= 2:
                 self.write_tracebacks(results)
@@ -200,7 +227,7 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{len(failed)} of {len(results)} calendar(s) failed.", returncode=1)
 
-    def enqueue(self, calendars: list[SelectedCalendar], *, full: bool) -> None:
+    def enqueue(self, calendars: list[SelectedCalendar], *, full: bool, quiet: bool) -> None:
         """One ``calcache.sync_calendar`` task per calendar, over one broker connection."""
         from amqp.exceptions import AMQPError
         from kombu import Connection
@@ -224,6 +251,8 @@ class Command(BaseCommand):
                 f"({type(exc).__name__}: {exc}); "
                 f"{queued} of {len(calendars)} task(s) were queued before it failed."
             ) from None
+        if quiet:
+            return
         queue = app.conf.task_default_queue
         self.stdout.write(
             f"Enqueued {queued} sync task(s) on queue {queue!r}; "
@@ -270,13 +299,43 @@ class Command(BaseCommand):
         for result in results:
             if result.outcome == SyncOutcome.FULL and result.full_reason not in ("", "first sync"):
                 self.stdout.write(f"  full sync of {result.calendar_id}: {result.full_reason}")
+        self.write_skips(outcomes, total=len(results))
+        self.write_failures(results, unrecorded=unrecorded, out=self.stdout)
+
+    def write_skips(self, outcomes: Counter[SyncOutcome], *, total: int) -> None:
+        """Say plainly when calendars were skipped, above all when nothing was written."""
+        skipped = sum(n for outcome, n in outcomes.items() if outcome.value.startswith("skipped"))
+        flag_off = outcomes[SyncOutcome.FLAG_OFF]
+        if total and skipped == total:
+            reasons = ", ".join(
+                f"{n} {outcome.value.removeprefix('skipped: ')}"
+                for outcome, n in sorted(outcomes.items())
+            )
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Nothing was written to the SQL tables: all {total} calendar(s) were "
+                    f"skipped ({reasons})."
+                )
+            )
+        if flag_off:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{flag_off} calendar(s) skipped because {WRITE_FLAG} is off for their "
+                    "users: the sync writes SQL only for users in that flag. Turn it on "
+                    f"with `manage.py calendar_cache_rollout set-write --team SLUG` (or "
+                    "--percent N, --everyone), or in the admin (Flags)."
+                )
+            )
+
+    def write_failures(
+        self, results: list[SyncResult], *, unrecorded: list[SyncResult], out: OutputWrapper
+    ) -> None:
+        """One line per failed calendar (the summary's, or stderr's at ``-v 0``)."""
         for result in results:
             if result.outcome == SyncOutcome.FAILED:
-                self.stdout.write(
-                    self.style.ERROR(f"  FAILED {result.calendar_id}: {result.error}")
-                )
+                out.write(self.style.ERROR(f"  FAILED {result.calendar_id}: {result.error}"))
         if unrecorded:
-            self.stdout.write(
+            out.write(
                 self.style.ERROR(
                     f"  {len(unrecorded)} error(s) not recorded on the dashboard: "
                     "the database is still unavailable"

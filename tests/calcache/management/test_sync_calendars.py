@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -16,9 +17,11 @@ from calcache.availability.json_cache import store_blob
 from calcache.availability.live import live_busy
 from calcache.emulator import EmulatorClient
 from calcache.models import CalendarEvent, CalendarSyncToken, SelectedCalendar
+from flags.models import Flag
+from flags.names import WRITE_FLAG
 from tests.calcache.sync.conftest import Mirror, make_mirror
 from tests.celery_worker import producer_for
-from tests.factories import TeamFactory
+from tests.factories import TeamFactory, UserFactory
 from tests.markers import committing
 
 pytestmark = pytest.mark.django_db
@@ -72,8 +75,6 @@ def test_sync_filters_by_user_team_credential_and_calendar(
     assert summary(out)["synced (incremental)"] == 1
     out, _ = run("sync_calendars", "--user", grace.user.email, "--calendar", "grace@example.com")
     assert summary(out)["synced (incremental)"] == 1
-    out, _ = run("sync_calendars", "--user", str(ada.user.pk), "--calendar", "nope@example.com")
-    assert "No enabled calendar matches." in out
 
 
 @committing  # worker threads use their own connections
@@ -93,6 +94,108 @@ def test_failed_calendar_exits_1_and_names_the_reason(
     assert caught.value.returncode == 1
     assert "FAILED ada@example.com" in out.getvalue()
     assert CalendarSyncToken.objects.get(calendar_id="ada@example.com").last_error
+
+
+def test_filters_that_match_no_enabled_calendar_are_errors(
+    two_users: tuple[Mirror, Mirror],
+) -> None:
+    ada, grace = two_users
+    lonely = UserFactory(username="lonely")
+    empty_team = TeamFactory(slug="empty", members=[lonely])
+    SelectedCalendar.objects.filter(calendar_id="grace@example.com").update(enabled=False)
+    cases = [
+        (["--calendar", "no-such-id"], "No selected calendar matches --calendar 'no-such-id'"),
+        (
+            ["--user", str(ada.user.pk), "--calendar", "grace@example.com"],
+            f"No selected calendar matches --user '{ada.user.pk}' --calendar 'grace@example.com'",
+        ),
+        (["--user", "lonely"], "No selected calendar matches --user 'lonely'"),
+        (["--team", empty_team.slug], "No selected calendar matches --team 'empty'"),
+        (
+            ["--calendar", "grace@example.com"],
+            "--calendar 'grace@example.com': 1 selected calendar(s) match, none of them enabled",
+        ),
+        (
+            ["--credential", str(grace.selected().credential_id)],
+            "1 selected calendar(s) match, none of them enabled",
+        ),
+    ]
+    for args, message in cases:
+        out = StringIO()
+        with pytest.raises(CommandError) as caught:
+            call_command("sync_calendars", *args, stdout=out)
+        assert message in str(caught.value)
+        assert "nothing was synced" in str(caught.value)
+        assert caught.value.returncode == 1
+        assert out.getvalue() == ""
+    assert CalendarSyncToken.objects.filter(last_sync_at__isnull=False).count() == 0
+    # Nothing to do without filters is no error (a cron on a fresh install, --dirty).
+    SelectedCalendar.objects.update(enabled=False)
+    assert "No enabled calendar matches." in run("sync_calendars")[0]
+
+
+@pytest.fixture
+def two_users_flag_off(emulator: EmulatorClient) -> tuple[Mirror, Mirror]:
+    return make_mirror(emulator, "ada@example.com"), make_mirror(emulator, "grace@example.com")
+
+
+def test_calendars_skipped_by_the_write_flag_are_named_with_the_fix(
+    two_users_flag_off: tuple[Mirror, Mirror],
+) -> None:
+    out, _ = run("sync_calendars")
+    assert summary(out)["skipped: write flag off"] == 2
+    assert (
+        "Nothing was written to the SQL tables: all 2 calendar(s) were skipped "
+        "(2 write flag off)." in out
+    )
+    assert "2 calendar(s) skipped because calendar-cache-sql-write is off for their users" in out
+    assert "calendar_cache_rollout set-write --team SLUG" in out
+    assert not CalendarEvent.objects.exists()
+
+    ada = two_users_flag_off[0]
+    Flag.objects.get(name=WRITE_FLAG).users.add(ada.user)
+    out, _ = run("sync_calendars")
+    assert summary(out)["synced (full)"] == 1
+    assert "Nothing was written" not in out
+    assert "1 calendar(s) skipped because calendar-cache-sql-write is off" in out
+
+
+def test_all_synced_mentions_no_skips(two_users: tuple[Mirror, Mirror]) -> None:
+    out, _ = run("sync_calendars")
+    assert "skipped because" not in out and "Nothing was written" not in out
+
+
+class Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_verbosity_0_prints_nothing_but_errors(
+    two_users: tuple[Mirror, Mirror],
+    emulator: EmulatorClient,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)  # where the progress bar goes
+    run("sync_calendars")
+    assert "Syncing calendars" in terminal.getvalue()  # at a terminal, by default
+    for quiet in (["-v", "0"], ["--quiet"]):
+        terminal.seek(0)
+        terminal.truncate()
+        out, err = run("sync_calendars", *quiet)
+        assert (out, err, terminal.getvalue()) == ("", "", "")
+
+    settings.CALCACHE_GOOGLE_MAX_ATTEMPTS = 1
+    emulator.fail_next(1, status=500, path="/calendars/ada%40example.com/events")
+    emulator.fail_next(1, status=500, path="/calendars/ada@example.com/events")
+    stdout, stderr = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="1 of 2 calendar") as caught:
+        call_command("sync_calendars", "-v", "0", stdout=stdout, stderr=stderr)
+    assert caught.value.returncode == 1
+    assert stdout.getvalue() == ""
+    assert "FAILED ada@example.com" in stderr.getvalue()
+    assert "Sync summary" not in stderr.getvalue()
 
 
 @pytest.mark.parametrize(
