@@ -27,6 +27,7 @@ from calcache.availability.live import (
     month_bounds,
     user_queries,
 )
+from calcache.exceptions import GoogleError
 from calcache.intervals import Interval, merge_intervals
 from calcache.models import CalendarCache, SelectedCalendar
 
@@ -93,7 +94,10 @@ def cached_busy(*, user: Any, start: datetime, end: datetime) -> list[Interval] 
         value = _covering_value(rows_by_credential[query.credential.pk], query, start, end)
         if value is None:
             return None
-        intervals.extend(busy_from_value(value, query.calendar_ids))
+        try:
+            intervals.extend(busy_from_value(value, query.calendar_ids))
+        except GoogleError:  # a calendar Google could not read: no blob answers for it
+            return None
     return merge_intervals(intervals, start=start.astimezone(UTC), end=end.astimezone(UTC))
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calcache.conf import conf
+from calcache.google.client import freebusy_calendar_error
 from calcache.google.credentials import client_for
 from calcache.intervals import Interval, merge_intervals
 from calcache.models import Credential, SelectedCalendar
@@ -59,11 +60,26 @@ def user_queries(*, user: Any, start: datetime, end: datetime) -> list[FreeBusyQ
     ]
 
 
+def _error_reasons(errors: Any) -> list[str]:
+    if not isinstance(errors, list):
+        return ["unknown"]
+    return [
+        str(error.get("reason") or "unknown") if isinstance(error, dict) else "unknown"
+        for error in errors
+    ]
+
+
 def busy_from_value(value: dict[str, Any], calendar_ids: list[str]) -> list[Interval]:
-    """The busy blocks of ``calendar_ids`` in a freeBusy answer (Google's JSON shape)."""
+    """The busy blocks of ``calendar_ids`` in a freeBusy answer (Google's JSON shape).
+
+    A calendar whose entry carries ``errors`` has no known busy time, so it is never
+    answered as free: ``GoogleError`` (``freebusy_calendar_error``: ``CalendarNotFound``
+    for ``notFound``, else ``GoogleUnavailable``)."""
     intervals: list[Interval] = []
     for calendar_id in calendar_ids:
         entry = (value.get("calendars") or {}).get(calendar_id) or {}
+        if entry.get("errors"):
+            raise freebusy_calendar_error(calendar_id, _error_reasons(entry["errors"]))
         for block in entry.get("busy", []):
             intervals.append(
                 (
@@ -77,6 +93,8 @@ def busy_from_value(value: dict[str, Any], calendar_ids: list[str]) -> list[Inte
 def fetch_freebusy(query: FreeBusyQuery, *, for_request: bool = False) -> dict[str, Any]:
     """Google's freeBusy answer for the widened query, in Google's JSON shape.
 
+    A calendar Google could not read keeps its ``errors`` here (the JSON cache stores
+    them, and never answers from such an entry); ``busy_from_value`` refuses it.
     ``for_request``: a person is waiting, so one attempt within ``CALCACHE_LIVE_TIMEOUT``
     (a timeout or a failure raises ``GoogleError``); background work keeps its retries.
     """
@@ -107,7 +125,8 @@ def live_busy(
     keep: Callable[[FreeBusyQuery, dict[str, Any]], None] | None = None,
 ) -> list[Interval]:
     """Ask Google (freeBusy) for the user's busy time; each widened answer goes to ``keep``
-    (the JSON cache's ``store_blob``) when given."""
+    (the JSON cache's ``store_blob``) when given. A calendar Google could not read raises
+    ``GoogleError`` (``busy_from_value``), after its answer was kept."""
     intervals: list[Interval] = []
     for query in user_queries(user=user, start=start, end=end):
         value = fetch_freebusy(query)
@@ -127,7 +146,8 @@ def fetch_calendars(
 ) -> dict[str, list[Interval]]:
     """One freeBusy call for exactly ``calendar_ids`` of ``credential``, made for a
     request (one attempt, ``CALCACHE_LIVE_TIMEOUT``): calendar id -> busy time, clipped
-    to ``[start, end)``. The month-widened answer goes to ``keep`` when given."""
+    to ``[start, end)``. The month-widened answer goes to ``keep`` when given; then a
+    calendar Google could not read raises ``GoogleError`` (``busy_from_value``)."""
     time_min, time_max = month_bounds(start, end)
     query = FreeBusyQuery(credential, sorted(calendar_ids), time_min, time_max)
     value = fetch_freebusy(query, for_request=True)

@@ -15,7 +15,13 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from calcache.emulator.errors import ApiError
-from calcache.emulator.state import DEFAULT_CLIENT_ID, EmulatorState, Fault, OAuthError
+from calcache.emulator.state import (
+    DEFAULT_CLIENT_ID,
+    FREEBUSY_FAULT,
+    EmulatorState,
+    Fault,
+    OAuthError,
+)
 from calcache.emulator.timeutil import BadTime, format_timestamp, parse_datetime
 
 API = "/calendar/v3"
@@ -28,7 +34,8 @@ URLS = Map(
             endpoint="calendar_list_get",
             methods=["GET"],
         ),
-        Rule(f"{API}/calendars/<calendar_id>", endpoint="calendar_get", methods=["GET"]),
+        Rule(f"{API}/calendars", endpoint="calendars_insert", methods=["POST"]),
+        Rule(f"{API}/calendars/<calendar_id>", endpoint="calendar", methods=["GET", "DELETE"]),
         Rule(f"{API}/calendars/<calendar_id>/events", endpoint="events", methods=["GET", "POST"]),
         Rule(f"{API}/calendars/<calendar_id>/events/watch", endpoint="watch", methods=["POST"]),
         Rule(
@@ -221,7 +228,13 @@ class EmulatorApp:
         calendar = self.state.resolve_calendar(calendar_id, account)
         return _json(self.state.calendar_list_entry(calendar, account))
 
-    def on_calendar_get(self, request: Request, account: str, calendar_id: str) -> Response:
+    def on_calendars_insert(self, request: Request, account: str) -> Response:
+        return _json(self.state.insert_calendar(self._body(request), account=account))
+
+    def on_calendar(self, request: Request, account: str, calendar_id: str) -> Response:
+        if request.method == "DELETE":
+            self.state.delete_calendar(calendar_id, account=account)
+            return Response(status=204)
         return _json(self.state.calendar_json(self.state.resolve_calendar(calendar_id, account)))
 
     def on_events(self, request: Request, account: str, calendar_id: str) -> Response:
@@ -431,8 +444,11 @@ class EmulatorApp:
             return _json({"ok": True})
         body = self._body(request)
         kind = body.get("kind", "error")
-        if kind not in ("error", "slow", "drop"):
+        if kind not in ("error", "slow", "drop", FREEBUSY_FAULT):
             raise ApiError(400, "invalid", f"Unknown fault kind {kind!r}")
+        calendar_id = body.get("calendar_id")
+        if kind == FREEBUSY_FAULT and not (calendar_id and isinstance(calendar_id, str)):
+            raise ApiError(400, "required", "A freebusy fault names its calendar_id.")
         self.state.add_fault(
             Fault(
                 kind=kind,
@@ -443,6 +459,7 @@ class EmulatorApp:
                 reason=body.get("reason", "backendError"),
                 retry_after=body.get("retry_after"),
                 delay=float(body.get("delay", 0)),
+                calendar_id=calendar_id,
             )
         )
         return _json({"ok": True})

@@ -4,6 +4,7 @@ emulator = EmulatorClient("http://127.0.0.1:8765")
 token = emulator.add_account("ada@example.com", time_zone="Europe/London")
 emulator.add_event("ada@example.com", start="2026-06-10T09:00:00Z", end="2026-06-10T10:00:00Z")
 emulator.fail_next(status=503, reason="backendError", path="/events")
+emulator.fail_freebusy("ada@example.com", reason="internalError")
 """
 
 from __future__ import annotations
@@ -234,6 +235,19 @@ class EmulatorClient:
                 "retry_after": retry_after,
                 "delay": delay,
             },
+        )
+
+    def fail_freebusy(
+        self, calendar_id: str, *, reason: str = "backendError", count: int = 1
+    ) -> None:
+        """Make ``calendar_id``'s entry in the next ``count`` freeBusy answers that list it
+        fail as Google's do: the answer stays a 200 and the entry is ``{"errors":
+        [{"domain": "global", "reason": reason}], "busy": []}`` (``internalError``,
+        ``backendError``, ``notFound``, ...). ``clear_faults`` drops what is left."""
+        self._call(
+            "POST",
+            "/_emulator/faults",
+            {"kind": "freebusy", "calendar_id": calendar_id, "reason": reason, "count": count},
         )
 
     def clear_faults(self) -> None:

@@ -141,9 +141,14 @@ class Channel:
     stopped: bool = False
 
 
+FREEBUSY_FAULT = "freebusy"
+
+
 @dataclass
 class Fault:
-    kind: str  # "error" | "slow" | "drop"
+    # "error" | "slow" | "drop" fail a whole request; "freebusy" fails one calendar's
+    # entry inside a freeBusy answer that is still a 200 (``errors`` with ``reason``).
+    kind: str
     remaining: int
     method: str | None = None
     path: str | None = None  # substring of the request path
@@ -151,10 +156,12 @@ class Fault:
     reason: str = "backendError"
     retry_after: int | None = None
     delay: float = 0.0
+    calendar_id: str | None = None  # kind "freebusy": the calendar whose entry fails
 
     def matches(self, method: str, path: str) -> bool:
         return (
             self.remaining > 0
+            and self.kind != FREEBUSY_FAULT
             and (self.method is None or self.method.upper() == method.upper())
             and (self.path is None or self.path in path)
         )
@@ -299,6 +306,50 @@ class EmulatorState:
             self.events[calendar_id] = {}
             self.calendar_lists[owner].append(calendar_id)
             return calendar
+
+    def insert_calendar(self, body: Resource, *, account: str) -> Resource:
+        """``calendars.insert``: a secondary calendar owned by ``account``, listed in its
+        calendar list; ``summary`` is required, ``timeZone`` defaults to the account's."""
+        summary = body.get("summary")
+        if not isinstance(summary, str) or not summary.strip():
+            raise ApiError(400, "required", "Missing title.", location="summary")
+        time_zone = body.get("timeZone")
+        description = body.get("description")
+        if time_zone is not None and not isinstance(time_zone, str):
+            raise ApiError(400, "invalid", "Invalid time zone.", location="timeZone")
+        if description is not None and not isinstance(description, str):
+            raise ApiError(400, "invalid", "Invalid Value", location="description")
+        with self.lock:
+            try:
+                calendar = self.add_calendar(owner=account, summary=summary, time_zone=time_zone)
+            except BadTime as exc:
+                raise ApiError(400, "invalid", str(exc), location="timeZone") from exc
+            calendar.description = description or ""
+            return self.calendar_json(calendar)
+
+    def delete_calendar(self, calendar_id: str, *, account: str) -> None:
+        """``calendars.delete``: the owner deletes a secondary calendar with its events;
+        it leaves every calendar list, and its channels and sync tokens die with it."""
+        with self.lock:
+            calendar = self._calendar(calendar_id, account)
+            if calendar.owner != account:
+                raise ApiError(403, "forbidden", "Forbidden")
+            if calendar.id == calendar.owner:
+                raise ApiError(
+                    400, "cannotDeletePrimaryCalendar", "Cannot delete primary calendar."
+                )
+            del self.calendars[calendar.id]
+            del self.events[calendar.id]
+            for listed in self.calendar_lists.values():
+                if calendar.id in listed:
+                    listed.remove(calendar.id)
+            for channel in self.channels.values():
+                if channel.calendar_id == calendar.id:
+                    channel.stopped = True
+            for token, sync in list(self.sync_tokens.items()):
+                if sync.calendar_id == calendar.id:
+                    del self.sync_tokens[token]
+            self.token_floor.pop(calendar.id, None)
 
     def share_calendar(self, calendar_id: str, email: str) -> None:
         with self.lock:
@@ -1033,11 +1084,15 @@ class EmulatorState:
             calendars: dict[str, Any] = {}
             for item in items:
                 cid = item.get("id", "")
+                failure = self.take_freebusy_fault(cid)
                 try:
                     calendar = self._calendar(cid, account)
                 except ApiError:
+                    # A calendar that does not exist, or is not shared with the account.
+                    failure = failure or "notFound"
+                if failure is not None:
                     calendars[cid] = {
-                        "errors": [{"domain": "global", "reason": "notFound"}],
+                        "errors": [{"domain": "global", "reason": failure}],
                         "busy": [],
                     }
                     continue
@@ -1268,6 +1323,20 @@ class EmulatorState:
                 if fault.matches(method, path):
                     fault.remaining -= 1
                     return copy.copy(fault)
+            return None
+
+    def take_freebusy_fault(self, calendar_id: str) -> str | None:
+        """The reason of a ``freebusy`` fault left for ``calendar_id``, used up by this
+        answer (each freeBusy answer that lists the calendar uses one), else None."""
+        with self.lock:
+            for fault in self.faults:
+                if (
+                    fault.kind == FREEBUSY_FAULT
+                    and fault.remaining > 0
+                    and fault.calendar_id == calendar_id
+                ):
+                    fault.remaining -= 1
+                    return fault.reason
             return None
 
     def log_request(self, entry: dict[str, Any]) -> None:

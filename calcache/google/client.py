@@ -112,6 +112,21 @@ def translate_http_error(exc: HttpError) -> GoogleError:
     return GoogleBadRequest(message, **kwargs)
 
 
+def freebusy_calendar_error(calendar_id: str, reasons: list[str]) -> GoogleError:
+    """The exception for a calendar whose freeBusy entry carries ``errors`` (inside a 200):
+    its busy time is unknown, never free (docs/google-calendar.md, "freeBusy queries").
+
+    ``notFound`` alone (the calendar is gone or no longer shared) is ``CalendarNotFound``;
+    any other reason (``internalError``, ``backendError``, one we do not know) means Google
+    could not compute that calendar just now: ``GoogleUnavailable``, like an outage. Both
+    are ``GoogleError``s, which the availability API answers with a 503."""
+    message = f"freeBusy could not read calendar {calendar_id!r}"
+    transient = [reason for reason in reasons if reason != "notFound"]
+    if reasons and not transient:
+        return CalendarNotFound(message, reason="notFound")
+    return GoogleUnavailable(message, reason=transient[0] if transient else "unknown")
+
+
 def translate_refresh_error(exc: RefreshError) -> GoogleError:
     text = str(exc)
     if "invalid_grant" in text or "invalid_client" in text or "unauthorized_client" in text:
@@ -350,8 +365,11 @@ class GoogleCalendarClient:
                     if cid in results:
                         results[cid].add(data)
             chunk_start = chunk_end
-        for result in results.values():
+        for calendar_id, result in results.items():
             result.merge()
+            if result.errors:  # Google's error, inside a 200: counted like any other
+                error = freebusy_calendar_error(calendar_id, list(result.errors))
+                signals.send(signals.google_error, sender=GoogleCalendarClient, error=error)
         return results
 
     # --- push channels --------------------------------------------------------------

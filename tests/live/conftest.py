@@ -1,7 +1,9 @@
 """The live suite runs each case against two targets (``target`` below):
 
 - ``emulator``: always; the bundled emulator (``emulator`` fixture of
-  calcache.emulator.fixtures), a new account and scratch calendar per case;
+  calcache.emulator.fixtures), a new account and scratch calendar per case, the
+  calendar made with ``calendars.insert`` and deleted after the case with
+  ``calendars.delete``, as on Google;
 - ``google``: the real Google, only when CALCACHE_LIVE_GOOGLE_TOKEN names an
   authorized-user JSON file, and only when the run's ``-m`` expression names ``live``
   (``make test-live``), so the default suite never calls Google. One scratch calendar
@@ -30,8 +32,9 @@ from tests.live.targets import (
     SCRATCH_TIME_ZONE,
     TOKEN_ENV,
     Target,
+    delete_calendar,
+    insert_scratch_calendar,
     load_authorized_user,
-    scratch_summary,
     token_path,
 )
 
@@ -99,37 +102,39 @@ def google_scratch() -> Iterator[tuple[dict[str, Any], GoogleCalendarClient, str
     # The client keeps the endpoint and token URI it was built with.
     with override_settings(**_google_settings(token)):
         client = GoogleCalendarClient(token)
-    calendars = client.service.calendars()
-    body = {"summary": scratch_summary(), "timeZone": SCRATCH_TIME_ZONE}
-    created = client.call(lambda: calendars.insert(body=body))
+    calendar_id = insert_scratch_calendar(client)
     try:
-        yield token, client, created["id"]
+        yield token, client, calendar_id
     finally:
-        client.call(lambda: calendars.delete(calendarId=created["id"]))
+        delete_calendar(client, calendar_id)
 
 
-def _emulator_target(emulator: EmulatorClient) -> Target:
+def _emulator_target(emulator: EmulatorClient) -> Iterator[Target]:
+    """A new account on the emulator and a scratch calendar made and removed by the same
+    Calendar API calls as Google's (``calendars.insert`` / ``calendars.delete``)."""
     token = emulator.add_account(EMULATOR_ACCOUNT, time_zone="Europe/London")
-    # The emulator has no calendars.insert; its control API makes the calendar instead.
-    calendar = emulator.add_calendar(
-        EMULATOR_ACCOUNT, summary=scratch_summary(), time_zone=SCRATCH_TIME_ZONE
-    )
-    return Target(
-        name="emulator",
-        token=token,
-        client=GoogleCalendarClient(token),
-        calendar_id=calendar["id"],
-        time_zone=SCRATCH_TIME_ZONE,
-        advance_clock=lambda: emulator.advance_clock(timedelta(seconds=1)),
-    )
+    client = GoogleCalendarClient(token)
+    calendar_id = insert_scratch_calendar(client)
+    try:
+        yield Target(
+            name="emulator",
+            token=token,
+            client=client,
+            calendar_id=calendar_id,
+            time_zone=SCRATCH_TIME_ZONE,
+            advance_clock=lambda: emulator.advance_clock(timedelta(seconds=1)),
+        )
+    finally:
+        delete_calendar(client, calendar_id)
 
 
 @pytest.fixture(params=TARGETS)
-def target(request: pytest.FixtureRequest, settings: Any) -> Target:
+def target(request: pytest.FixtureRequest, settings: Any) -> Iterator[Target]:
     """An empty scratch calendar on the emulator or on Google, calcache's settings
     pointed at the same server."""
     if request.param == "emulator":
-        return _emulator_target(request.getfixturevalue("emulator"))
+        yield from _emulator_target(request.getfixturevalue("emulator"))
+        return
     token, client, calendar_id = request.getfixturevalue("google_scratch")
     for name, value in _google_settings(token).items():
         setattr(settings, name, value)
@@ -142,4 +147,4 @@ def target(request: pytest.FixtureRequest, settings: Any) -> Target:
         advance_clock=lambda: None,
     )
     google.empty()
-    return google
+    yield google

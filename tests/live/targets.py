@@ -1,8 +1,9 @@
 """Where the live cases run: a scratch calendar on the bundled emulator or on the real
 Google, driven through the Calendar API by calcache's own client (retries included).
 
-A case only talks to ``Target``; the two targets differ in how the account and the
-scratch calendar come to exist (docs/live-tests.md).
+A case only talks to ``Target``; the two targets differ in how the account comes to
+exist (docs/live-tests.md). On both the scratch calendar is made with ``calendars.insert``
+and removed with ``calendars.delete``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,19 @@ Interval = tuple[datetime, datetime]
 def scratch_summary() -> str:
     """The scratch calendar's name, with the time it was made (to spot leftovers)."""
     return f"{SCRATCH_SUMMARY_PREFIX} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z"
+
+
+def insert_scratch_calendar(client: GoogleCalendarClient) -> str:
+    """Create the scratch calendar with ``calendars.insert`` (on either target); its id."""
+    calendars = client.service.calendars()
+    body = {"summary": scratch_summary(), "timeZone": SCRATCH_TIME_ZONE}
+    return str(client.call(lambda: calendars.insert(body=body))["id"])
+
+
+def delete_calendar(client: GoogleCalendarClient, calendar_id: str) -> None:
+    """``calendars.delete`` of a secondary calendar."""
+    calendars = client.service.calendars()
+    client.call(lambda: calendars.delete(calendarId=calendar_id))
 
 
 def load_authorized_user(path: str) -> dict[str, Any]:

@@ -12,7 +12,12 @@ from waffle.models import Switch
 
 from calcache.availability.stats import stats
 from calcache.emulator import EmulatorClient
-from calcache.exceptions import GoogleUnavailable, LiveBudgetExceeded
+from calcache.exceptions import (
+    CalendarNotFound,
+    GoogleError,
+    GoogleUnavailable,
+    LiveBudgetExceeded,
+)
 from calcache.models import (
     AvailabilityStat,
     CalendarCache,
@@ -336,6 +341,63 @@ def test_a_slow_google_is_given_up_after_the_live_timeout(
     # the slow call is logged once it has answered; a retry would have been logged first
     wait_for(lambda: freebusy_items(busy_mirror.emulator), timeout=15)
     assert len(freebusy_items(busy_mirror.emulator)) == 1
+
+
+# --- freeBusy's per-calendar errors (inside a 200) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error_reason", "raised"),
+    [
+        ("internalError", GoogleUnavailable),
+        ("backendError", GoogleUnavailable),
+        ("someReasonGoogleAddsLater", GoogleUnavailable),
+        ("notFound", CalendarNotFound),
+    ],
+)
+def test_a_calendar_google_could_not_read_is_never_answered_free(
+    busy_mirror: Mirror, error_reason: str, raised: type[GoogleError]
+) -> None:
+    busy_mirror.emulator.fail_freebusy(busy_mirror.email, reason=error_reason)
+    start, end = window(busy_mirror)
+
+    with pytest.raises(raised) as caught:
+        get_availability(user=busy_mirror.user, start=start, end=end)
+
+    assert caught.value.reason == error_reason
+    # The answer was kept with its errors, and the JSON cache does not answer from it:
+    # the next read asks Google again and gets the busy time.
+    (blob,) = CalendarCache.objects.all()
+    assert blob.value["calendars"][busy_mirror.email]["errors"] == [{"reason": error_reason}]
+    assert answer(busy_mirror).source == "live"
+
+
+def test_one_unreadable_calendar_fails_the_whole_answer(
+    busy_mirror: Mirror, emulator: EmulatorClient
+) -> None:
+    grace = make_mirror(emulator, "grace@example.com")
+    add_hours(grace, grace.email, 3)
+    emulator.fail_freebusy(grace.email, reason="internalError")
+    start, end = window(busy_mirror)
+    with pytest.raises(GoogleUnavailable):
+        get_availability_for_users(users=[busy_mirror.user, grace.user], start=start, end=end)
+    answers = get_availability_for_users(users=[busy_mirror.user, grace.user], start=start, end=end)
+    assert answers[grace.user.pk].busy == grace.google_busy(start, end) != []
+
+
+def test_a_selected_calendar_that_is_gone_fails_until_its_sync_disables_it(
+    busy_mirror: Mirror,
+) -> None:
+    credential = busy_mirror.selected().credential
+    SelectedCalendar.objects.create(credential=credential, calendar_id="gone@example.com")
+    start, end = window(busy_mirror)
+    with pytest.raises(CalendarNotFound):
+        get_availability(user=busy_mirror.user, start=start, end=end)
+
+    busy_mirror.sync("gone@example.com")  # events.list: 404, the selection is disabled
+
+    assert not busy_mirror.selected("gone@example.com").enabled
+    assert answer(busy_mirror).source == "json"  # Ada's entry of the answer kept above
 
 
 @pytest.mark.parametrize(

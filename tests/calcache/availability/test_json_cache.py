@@ -112,6 +112,19 @@ def test_a_missing_blob_for_one_credential_is_no_answer(two_accounts: Mirror) ->
     assert busy == two_accounts.google_busy(*window)  # both accounts, merged
 
 
+@pytest.mark.parametrize("error_reason", ["notFound", "backendError"])
+def test_a_blob_with_a_calendar_google_could_not_read_is_no_answer(
+    ada: Mirror, emulator: EmulatorClient, error_reason: str
+) -> None:
+    window = (ada.now, ada.now + 7 * DAY)
+    (query,) = user_queries(user=ada.user, start=window[0], end=window[1])
+    emulator.fail_freebusy(ada.email, reason=error_reason)
+    store_blob(query, fetch_freebusy(query))  # kept with the calendar's errors
+    assert cached_busy(user=ada.user, start=window[0], end=window[1]) is None
+    store_blob(query, fetch_freebusy(query))
+    assert cached_busy(user=ada.user, start=window[0], end=window[1]) == ada.google_busy(*window)
+
+
 def test_a_user_without_calendars_has_no_cached_answer(user: Any) -> None:
     assert cached_busy(user=user, start=utc(2026, 3, 2), end=utc(2026, 3, 3)) is None
 

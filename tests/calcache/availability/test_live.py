@@ -1,4 +1,5 @@
-"""calcache.availability.live: month widening, one query per credential, freeBusy live."""
+"""calcache.availability.live: month widening, one query per credential, freeBusy live;
+a calendar freeBusy could not read is an error, never free time."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from calcache.availability.live import (
     user_queries,
 )
 from calcache.emulator import EmulatorClient
+from calcache.exceptions import CalendarNotFound, GoogleError, GoogleUnavailable
 from tests.calcache.availability.conftest import SECOND_ACCOUNT, freebusy_requests
 from tests.calcache.sync.conftest import Mirror
 from tests.factories import CredentialFactory, SelectedCalendarFactory
@@ -141,3 +143,50 @@ def test_fetch_freebusy_answers_in_googles_json_shape(ada: Mirror) -> None:
         },
     }
     assert busy_from_value(value, [ada.email]) == ada.google_busy(query.time_min, query.time_max)
+
+
+@pytest.mark.parametrize(
+    ("errors", "raised", "reason"),
+    [
+        ([{"domain": "global", "reason": "notFound"}], CalendarNotFound, "notFound"),
+        ([{"domain": "global", "reason": "internalError"}], GoogleUnavailable, "internalError"),
+        ([{"reason": "notFound"}, {"reason": "backendError"}], GoogleUnavailable, "backendError"),
+        ([{"domain": "global"}], GoogleUnavailable, "unknown"),
+        ("broken", GoogleUnavailable, "unknown"),
+        (["broken"], GoogleUnavailable, "unknown"),
+    ],
+    ids=["not-found", "internal", "not-found-and-transient", "no-reason", "not-a-list", "junk"],
+)
+def test_an_entry_with_errors_is_never_read_as_free(
+    errors: Any, raised: type[GoogleError], reason: str
+) -> None:
+    value = {
+        "calendars": {
+            "ok@example.com": {
+                "busy": [{"start": "2026-03-02T14:00:00Z", "end": "2026-03-02T15:00:00Z"}]
+            },
+            "bad@example.com": {"busy": [], "errors": errors},
+        }
+    }
+    assert busy_from_value(value, ["ok@example.com"]) == [
+        (utc(2026, 3, 2, 14), utc(2026, 3, 2, 15))
+    ]
+    with pytest.raises(raised) as caught:
+        busy_from_value(value, ["ok@example.com", "bad@example.com"])
+    assert caught.value.reason == reason and "bad@example.com" in str(caught.value)
+
+
+def test_live_busy_keeps_the_answer_then_refuses_an_unreadable_calendar(
+    ada: Mirror, emulator: EmulatorClient
+) -> None:
+    emulator.fail_freebusy(ada.email, reason="backendError")
+    kept: list[dict[str, Any]] = []
+    start, end = ada.now, ada.now + timedelta(days=7)
+
+    with pytest.raises(GoogleUnavailable):
+        live_busy(user=ada.user, start=start, end=end, keep=lambda _, value: kept.append(value))
+
+    assert [value["calendars"][ada.email] for value in kept] == [
+        {"busy": [], "errors": [{"reason": "backendError"}]}
+    ]
+    assert live_busy(user=ada.user, start=start, end=end) == ada.google_busy(start, end)

@@ -1,6 +1,7 @@
 """freebusy.query: merged and sorted busy intervals; cancelled, transparent and
 self-declined events do not block time, tentative ones do; per-calendar notFound
-inside a 200; timeRangeTooLong past ~3 months; at most 50 calendars."""
+inside a 200, and injected per-calendar errors (``fail_freebusy``) likewise;
+timeRangeTooLong past ~3 months; at most 50 calendars."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from googleapiclient.errors import HttpError
 
-from calcache.emulator.client import EmulatorClient
+from calcache.emulator.client import EmulatorClient, EmulatorError
 from tests.calcache.emulator.helpers import ADA, NOW, reason, rfc3339, utc
 
 DAY = datetime.fromisoformat("2026-06-02T00:00:00+00:00")
@@ -136,6 +137,54 @@ def test_unknown_calendar_is_not_found_inside_a_200(
         assert calendars[missing]["busy"] == []
     emulator.share_calendar("bob@example.com", ADA)
     assert "errors" not in query(service, ["bob@example.com"])["calendars"]["bob@example.com"]
+
+
+@pytest.mark.parametrize("error_reason", ["internalError", "backendError", "notFound"])
+def test_an_injected_calendar_error_is_that_entry_inside_a_200(
+    emulator: EmulatorClient, make_service: Any, error_reason: str
+) -> None:
+    service = make_service(ADA)
+    make_service("bob@example.com")
+    emulator.share_calendar("bob@example.com", ADA)
+    emulator.add_event(ADA, start=at(9), end=at(10))
+    emulator.add_event("bob@example.com", start=at(11), end=at(12))
+    emulator.fail_freebusy(ADA, reason=error_reason)
+
+    response = query(service, [ADA, "bob@example.com"])
+
+    assert response["calendars"][ADA] == {
+        "errors": [{"domain": "global", "reason": error_reason}],
+        "busy": [],
+    }
+    bob = response["calendars"]["bob@example.com"]
+    assert [(utc(b["start"]), utc(b["end"])) for b in bob["busy"]] == [(at(11), at(12))]
+    assert busy(service) == [(at(9), at(10))]  # one answer used the one fault
+
+
+def test_calendar_errors_count_answers_listing_the_calendar_and_clear(
+    emulator: EmulatorClient, make_service: Any
+) -> None:
+    service = make_service(ADA)
+    make_service("bob@example.com")
+    emulator.share_calendar("bob@example.com", ADA)
+    emulator.fail_freebusy(ADA, count=2)
+    emulator.fail_next(path="/events")  # a request fault is not used by freeBusy entries
+    query(service, ["bob@example.com"])  # does not list ADA: nothing used
+    for _ in range(2):
+        errors = query(service, [ADA])["calendars"][ADA]["errors"]
+        assert errors == [{"domain": "global", "reason": "backendError"}]
+    assert busy(service) == []
+    with pytest.raises(HttpError):  # the request fault is still there
+        service.events().list(calendarId=ADA).execute()
+    emulator.fail_freebusy(ADA, count=5)
+    emulator.clear_faults()
+    assert busy(service) == []
+
+
+def test_a_calendar_error_fault_names_its_calendar(emulator: EmulatorClient) -> None:
+    with pytest.raises(EmulatorError) as caught:
+        emulator.fail_next(kind="freebusy", reason="backendError")
+    assert caught.value.status == 400 and "calendar_id" in caught.value.body
 
 
 def test_several_calendars_in_one_query(emulator: EmulatorClient, service: Any) -> None:

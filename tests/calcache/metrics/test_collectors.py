@@ -76,6 +76,21 @@ def test_a_failed_live_read_counts_a_read_error_and_a_google_error(
     assert errors == 1
 
 
+def test_a_calendar_freebusy_could_not_read_counts_a_google_error(
+    emulator: EmulatorClient, scrape: Scraper
+) -> None:
+    selected = connected_calendar(emulator, events=1)
+    before = scrape()
+    emulator.fail_freebusy(selected.calendar_id, reason="internalError")
+    with pytest.raises(GoogleUnavailable):
+        get_availability(user=selected.credential.user, start=NOW, end=NOW + timedelta(days=1))
+    after = scrape()
+    assert after.delta(before, "calcache_availability_read_errors_total", source="live") == 1
+    # a 200 from Google with the calendar's error inside: no HTTP status of its own
+    errors = after.delta(before, "calcache_google_errors_total", reason="internalError", status="0")
+    assert errors == 1
+
+
 def test_sync_runs_by_outcome_and_events_written_and_deleted(
     emulator: EmulatorClient, write_flag_on: None, scrape: Scraper
 ) -> None:

@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from calcache.emulator import EmulatorClient
+from calcache.models import SelectedCalendar
 from flags.models import Team
 from tests.calcache.sync.conftest import Mirror, make_mirror
 from tests.factories import UserFactory
@@ -153,6 +154,34 @@ def test_google_down_and_nothing_cached_is_503(
     assert response.status_code == 503 and "unavailable" in response.json()["error"]
 
 
+@pytest.mark.parametrize("error_reason", ["internalError", "backendError", "notFound"])
+def test_a_calendar_freebusy_could_not_read_is_503_never_free(
+    ada: Mirror, client: Client, emulator: EmulatorClient, error_reason: str
+) -> None:
+    # Google answers 200 with the calendar's entry carrying errors and no busy time.
+    emulator.fail_freebusy(ada.email, reason=error_reason)
+    window = {"start": "2026-03-02T12:00:00Z", "end": "2026-03-03T12:00:00Z"}
+    response = client.get(URL, window)
+    assert response.status_code == 503 and "unavailable" in response.json()["error"]
+    assert response["Retry-After"]
+    again = client.get(URL, window)
+    assert again.status_code == 200
+    assert again.json() == {
+        "busy": [{"start": "2026-03-02T14:00:00+00:00", "end": "2026-03-02T15:00:00+00:00"}],
+        "source": "live",
+    }
+
+
+def test_a_selected_calendar_google_does_not_know_is_503(ada: Mirror, client: Client) -> None:
+    SelectedCalendar.objects.create(
+        credential=ada.selected().credential, calendar_id="gone@example.com"
+    )
+    window = {"start": "2026-03-02T12:00:00Z", "end": "2026-03-03T12:00:00Z"}
+    for _ in range(2):  # an answer kept with the error is not reused as free time
+        response = client.get(URL, window)
+        assert response.status_code == 503 and "unavailable" in response.json()["error"]
+
+
 # --- many users and teams -------------------------------------------------------------------
 
 WINDOW = {"start": "2026-03-02T12:00:00Z", "end": "2026-03-03T12:00:00Z"}
@@ -281,3 +310,11 @@ def test_a_spent_live_budget_is_429_with_retry_after(
     response = client.get(URL, WINDOW)
     assert response.status_code == 429 and "error" in response.json()
     assert 1 <= int(response["Retry-After"]) <= 60
+
+
+def test_one_member_google_could_not_read_makes_the_team_503(
+    staff: Mirror, grace: Mirror, client: Client, emulator: EmulatorClient
+) -> None:
+    emulator.fail_freebusy(grace.email, reason="backendError")
+    response = client.get(URL, {**WINDOW, "users": f"{staff.user.pk},{grace.user.pk}"})
+    assert response.status_code == 503 and "unavailable" in response.json()["error"]
