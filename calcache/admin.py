@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -32,7 +32,7 @@ from calcache.rollout.stages import (
     record_flag_change,
     record_switch_change,
 )
-from flags.admin import CheckedModelAdmin, FlagAdmin, SwitchAdmin
+from flags.admin import CheckedModelAdmin
 from flags.models import Flag
 
 
@@ -262,13 +262,40 @@ class RecordingAdminMixin:
             if name in actions:
                 func, action_name, description = actions[name]
                 actions[name] = (_recording_action(func, self.record), action_name, description)
+        if "delete_individually" in actions:
+            func, action_name, description = actions["delete_individually"]
+            actions["delete_individually"] = (_sparing_rollout_rows(func), action_name, description)
         return actions
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a rollout flag or the kill switch would change who reads SQL with no
+        # RolloutEvent (a missing switch reads as off): turn it off instead.
+        if obj is not None and obj.name in ROLLOUT_NAMES:
+            return False
+        return super().has_delete_permission(request, obj)  # type: ignore[misc]
 
-class RolloutFlagAdmin(RecordingAdminMixin, FlagAdmin):
-    """The flag admin; a change of a rollout flag (its fields and, saved after them, its
-    users, groups and teams) is recorded as ``calcache.rollout.stages.set_flag`` records
-    it, with the staff user as actor."""
+
+def _sparing_rollout_rows(action: Action) -> Action:
+    """waffle's "Delete selected" without the rollout flags and the kill switch."""
+
+    def spared(model_admin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        kept = sorted(queryset.filter(name__in=ROLLOUT_NAMES).values_list("name", flat=True))
+        if kept:
+            model_admin.message_user(
+                request,
+                gettext("Not deleted: %(names)s. Turn a rollout flag off instead.")
+                % {"names": ", ".join(kept)},
+                messages.WARNING,
+            )
+        return action(model_admin, request, queryset.exclude(name__in=ROLLOUT_NAMES))
+
+    return spared
+
+
+class RolloutFlagAdmin(RecordingAdminMixin):
+    """Mixed into the flag admin: a change of a rollout flag (its fields and, saved after
+    them, its users, groups and teams) is recorded as ``calcache.rollout.stages.set_flag``
+    records it, with the staff user as actor."""
 
     recorded_actions = ("enable_for_all", "disable_for_all")
 
@@ -284,19 +311,19 @@ class RolloutFlagAdmin(RecordingAdminMixin, FlagAdmin):
         stored = Flag.objects.filter(pk=obj.pk, name__in=ROLLOUT_NAMES).first() if change else None
         # The m2m fields are saved later, in save_related: compare there.
         request._calcache_flag_before = flag_state(stored) if stored else None  # type: ignore[attr-defined]
-        super().save_model(request, obj, form, change)
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
 
     def save_related(
         self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
     ) -> None:
-        super().save_related(request, form, formsets, change)
+        super().save_related(request, form, formsets, change)  # type: ignore[misc]
         before = getattr(request, "_calcache_flag_before", None)
         if before is not None:  # as stored: the form's values are not yet normalized
             self.record(request, before, Flag.objects.get(pk=form.instance.pk))
 
 
-class RolloutSwitchAdmin(RecordingAdminMixin, SwitchAdmin):
-    """The switch admin; turning the kill switch on or off is recorded as a
+class RolloutSwitchAdmin(RecordingAdminMixin):
+    """Mixed into the switch admin: turning the kill switch on or off is recorded as a
     ``RolloutEvent``, with the staff user as actor."""
 
     recorded_actions = ("enable_switches", "disable_switches")
@@ -312,12 +339,24 @@ class RolloutSwitchAdmin(RecordingAdminMixin, SwitchAdmin):
         stored = (
             Switch.objects.filter(pk=obj.pk, name__in=ROLLOUT_NAMES).first() if change else None
         )
-        super().save_model(request, obj, form, change)
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
         if stored is not None:
             self.record(request, bool(stored.active), obj)
 
 
-for model, model_admin in ((Flag, RolloutFlagAdmin), (Switch, RolloutSwitchAdmin)):
-    if admin.site.is_registered(model):
+def _record_in_the_registered_admins() -> None:
+    """Mix the recording into whatever admin is registered for waffle's flag and switch
+    (ours from ``flags.admin``, or a host's own), keeping its customizations. A host that
+    registers its own admin for them after calcache's admin is loaded should base it on
+    ``RolloutFlagAdmin`` / ``RolloutSwitchAdmin`` to keep the recording."""
+    for model, mixin in ((Flag, RolloutFlagAdmin), (Switch, RolloutSwitchAdmin)):
+        if not admin.site.is_registered(model):
+            continue
+        current = type(admin.site.get_model_admin(model))
+        if issubclass(current, mixin):
+            continue
         admin.site.unregister(model)
-        admin.site.register(model, model_admin)
+        admin.site.register(model, type(f"Recording{current.__name__}", (mixin, current), {}))
+
+
+_record_in_the_registered_admins()

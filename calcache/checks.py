@@ -8,11 +8,15 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.utils.version import get_version_tuple
 
 from calcache.conf import conf
-from calcache.extras import missing_module
+from calcache.extras import install_hint, missing_module
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+POSTGRES_ENGINES = {"django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"}
 GOOGLE_TOKEN_MAX_LENGTH = 256  # events.watch: channel tokens are at most 256 characters
 
 
@@ -191,6 +195,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="calcache.E012",
             )
         )
+    errors.extend(_check_postgres_driver())
     try:
         lag_ok = conf.replica_max_lag_seconds >= 0
     except (TypeError, ValueError):
@@ -274,6 +279,40 @@ def _check_availability_permission() -> list[CheckMessage]:
     ]
 
 
+def _check_postgres_driver() -> list[CheckMessage]:
+    """``calcache.E017``: calcache's own PostgreSQL statements (availability reads, sync
+    upserts) run on psycopg 3. Looks at the installed driver only, never connects."""
+    problems: list[CheckMessage] = []
+    for alias in dict.fromkeys((DEFAULT_DB_ALIAS, conf.read_database)):
+        if settings.DATABASES.get(alias, {}).get("ENGINE") not in POSTGRES_ENGINES:
+            continue
+        if missing := missing_module("postgres"):
+            problem = f"{missing} is not installed"
+        else:
+            try:
+                # Loads the backend module, opens no connection.
+                driver = connections[alias].Database  # type: ignore[attr-defined]
+            except ImproperlyConfigured as exc:
+                problem = f"Django cannot load its driver ({exc})"
+            else:
+                if driver.__name__ != "psycopg":
+                    problem = f"Django runs it on {driver.__name__} {driver.__version__}"
+                elif get_version_tuple(driver.__version__.split(" ", 1)[0]) < (3, 2):
+                    problem = f"psycopg is {driver.__version__}"
+                else:
+                    continue
+        problems.append(
+            Error(
+                f"The database {alias!r} is PostgreSQL, which calcache uses through "
+                f"psycopg 3.2 or newer, but {problem}.",
+                hint=f"{install_hint('postgres')} (psycopg>=3.2); Django prefers psycopg 3 "
+                "to psycopg2 once it is installed.",
+                id="calcache.E017",
+            )
+        )
+    return problems
+
+
 def _prepared_statements_off() -> bool:
     default = settings.DATABASES.get("default", {})
     options = default.get("OPTIONS", {})
@@ -323,6 +362,15 @@ def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         )
         if value
     ]
+    if metrics.available() and (problem := metrics.multiprocess_dir_problem()):
+        return [
+            Warning(
+                f"{problem}: calcache counts no metrics and calendar-cache/metrics/ answers 503.",
+                hint="Create the directory (empty, writable by every worker) before the "
+                "processes start, or unset PROMETHEUS_MULTIPROC_DIR.",
+                id="calcache.W011",
+            )
+        ]
     if not configured or metrics.available():
         return []
     return [

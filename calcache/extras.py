@@ -1,9 +1,9 @@
 """The optional parts of calcache and the extras that install them.
 
 The core install carries only what the reusable app needs at run time. A part that
-needs more calls ``require_extra`` when it is imported, so a host that uses it without
+needs more raises ``MissingExtra`` when its imports fail, so a host that uses it without
 the extra gets one clear error naming the ``pip install`` to run, not a bare
-``ModuleNotFoundError`` from deep inside::
+``ModuleNotFoundError`` from deep inside; the system checks ask ``missing_module``::
 
     try:
         from celery import shared_task
@@ -14,7 +14,9 @@ the extra gets one clear error naming the ``pip install`` to run, not a bare
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 from importlib.util import find_spec
+from types import ModuleType
 
 from calcache.exceptions import CalcacheError
 
@@ -60,6 +62,15 @@ def missing_module(extra: str) -> str | None:
         if not found:
             return module
     return None
+
+
+def import_psycopg() -> ModuleType:
+    """psycopg 3, imported where calcache talks to PostgreSQL itself; MissingExtra when
+    it does not import (calcache.E017 reports the same at start-up)."""
+    try:
+        return import_module("psycopg")
+    except ImportError as exc:
+        raise MissingExtra("postgres", exc) from exc
 
 
 def install_hint(extra: str) -> str:

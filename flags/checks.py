@@ -39,9 +39,9 @@ def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
     backend = default.get("BACKEND", "")
     name = backend.rsplit(".", 1)[-1]
     fix = (
-        "Use a cache every process shares: CACHE_URL=redis://host:6379/1 (or "
-        "memcached, or the database cache: CACHE_URL=dbcache://calcache_cache and "
-        "`manage.py createcachetable`)."
+        "Give CACHES['default'] a cache every process shares: "
+        "django.core.cache.backends.redis.RedisCache, memcached, or "
+        "django.core.cache.backends.db.DatabaseCache (then `manage.py createcachetable`)."
     )
     if backend.endswith("LocMemCache"):
         timeout = default.get("TIMEOUT", 300)

@@ -6,9 +6,10 @@ the cache table, calcache_demo), then the site; Ctrl-C (or SIGTERM) stops both s
 The demo's settings (DEBUG, the emulator's URLs and OAuth client, a database cache) are
 made here, given to the set-up command and runserver through the environment, and kept
 in ``.env.demo`` (``CALCACHE_DEMO_ENV_FILE``) while the demo runs: project/settings.py
-reads that file, so ``manage.py`` in a second shell talks to the demo's emulator too.
-The file is removed when the demo stops, ignored once its demo is gone, and a file of
-that name the demo did not write is never overwritten.
+reads that file, so ``manage.py`` in a second shell talks to the demo's emulator and
+cache too. They win over the shell's environment in both places, so the site and the
+second shell always agree. The file is removed when the demo stops, ignored once its
+demo is gone, and a file of that name the demo did not write is never overwritten.
 """
 
 from __future__ import annotations
@@ -72,8 +73,19 @@ def demo_pid(path: Path) -> int | None:
 def live_demo_env(path: Path) -> bool:
     """Is ``path`` the settings file of a demo that is still running?"""
     pid = demo_pid(path)
-    if pid is None:
-        return False
+    return pid is not None and runs_demo(pid)
+
+
+def runs_demo(pid: int) -> bool:
+    """Is process ``pid`` a running ``demo.py``? Where /proc shows command lines (Linux), a
+    killed demo's pid reused by another program is not; elsewhere any live process is."""
+    proc = Path("/proc")
+    if (proc / "self" / "cmdline").exists():
+        try:
+            argv = (proc / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # no such process, or not ours to look at
+            return False
+        return any(os.path.basename(arg) == b"demo.py" for arg in argv)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -157,6 +169,7 @@ def main() -> int:
     settings_file = demo_env_file()
     demo_env = demo_settings(emulator_url)
     write_demo_env(settings_file, demo_env, pid=os.getpid())
+    # The demo's settings over the shell's, as project/settings.py reads .env.demo.
     child_env = {**os.environ, **demo_env}
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 

@@ -21,11 +21,12 @@ TESTING = "pytest" in sys.modules or "PYTEST_VERSION" in os.environ
 
 env = environ.Env()
 # While `make demo` runs, project/demo.py keeps the demo's settings (DEBUG, the emulator's
-# URLs and OAuth client) in .env.demo, so manage.py in a second shell reaches the demo's
-# emulator instead of Google. Like the demo's own environment it wins over .env; the
-# environment wins over both. Ignored once that demo has stopped, and by the test suite.
+# URLs and OAuth client, its cache) in .env.demo, so manage.py in a second shell reaches the
+# demo's emulator and cache instead of Google's and its own. As in the demo's processes,
+# they win over the environment and .env. Ignored once that demo has stopped, and by the
+# test suite.
 if not TESTING and live_demo_env(demo_env_file()):
-    environ.Env.read_env(demo_env_file(), overwrite=False)
+    environ.Env.read_env(demo_env_file(), overwrite=True)
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.utils import translation
 
 from tests.factories import UserFactory
 from tests.postgres_server import PostgresServer, missing_binaries
@@ -43,6 +44,14 @@ def _clear_cache() -> Iterator[None]:
     cache.clear()
     memo.clear()
     stats.reset()
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    # LocaleMiddleware activates the request's language in this thread and leaves it
+    # active: a German request must not make a later test's output German.
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

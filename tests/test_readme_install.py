@@ -280,4 +280,8 @@ def test_a_new_host_site_runs_from_the_readme(host: dict[str, Any]) -> None:
     assert body["source"] == "sql"
     assert body["busy"], "the demo seed has busy time every week"
     assert answered["week"] == 200
-    assert "busy" in answered["week_html"].lower()
+    week = answered["week_html"]
+    assert 'id="source" data-source="sql"' in week
+    # this week's busy blocks are listed, not "free" or "nothing connected"
+    assert 'id="busy-list"' in week and 'id="week-free"' not in week
+    assert 'id="no-calendars"' not in week

@@ -26,6 +26,7 @@ from django.db.models import Q
 from calcache.availability.replica import router
 from calcache.availability.stats import stats
 from calcache.conf import conf
+from calcache.extras import import_psycopg
 from calcache.intervals import Interval, merge_intervals
 from calcache.models import (
     CalendarEvent,
@@ -107,7 +108,7 @@ def _read_postgresql(
     end: datetime,
     using: str,
 ) -> None:
-    import psycopg
+    psycopg = import_psycopg()
 
     connection = connections[using]
     connection.ensure_connection()

@@ -11,6 +11,8 @@ scrapes.
 
 from __future__ import annotations
 
+import os
+
 from calcache.extras import install_hint, missing_module
 
 INSTALL_HINT = install_hint("metrics")
@@ -19,3 +21,25 @@ INSTALL_HINT = install_hint("metrics")
 def available() -> bool:
     """Whether prometheus-client is installed."""
     return missing_module("metrics") is None
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir_problem() -> str:
+    """Why ``PROMETHEUS_MULTIPROC_DIR`` cannot be used, or empty when it is unset or a
+    writable directory. prometheus-client opens its files there as the metrics are
+    defined, so a bad directory would stop every process from starting."""
+    path = os.environ.get(MULTIPROC_ENV, "")
+    if not path:
+        return ""
+    if not os.path.isdir(path):
+        return f"{MULTIPROC_ENV}={path!r} is not a directory"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"{MULTIPROC_ENV}={path!r} is not writable by this process"
+    return ""
+
+
+def usable() -> bool:
+    """prometheus-client is installed and its multiprocess directory, if any, usable."""
+    return available() and not multiprocess_dir_problem()

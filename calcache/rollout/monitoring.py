@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from calcache.availability.stats import SOURCES
 from calcache.models import (
@@ -254,5 +255,5 @@ def mismatch_series_get(*, since: datetime, now: datetime | None = None) -> Seri
         start=start,
         end=now,
         bucket=bucket,
-        lines={"mismatch %": [(t, 100.0 * m / n) for t, (n, m) in points]},
+        lines={_("mismatch %"): [(t, 100.0 * m / n) for t, (n, m) in points]},
     )

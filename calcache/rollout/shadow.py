@@ -30,6 +30,7 @@ from calcache.availability import json_cache
 from calcache.availability.live import live_busy
 from calcache.availability.sql import busy_intervals, sync_coverage
 from calcache.conf import conf
+from calcache.exceptions import GoogleError
 from calcache.intervals import Interval, merge_intervals
 from calcache.models import CacheComparison, RolloutEvent
 from flags.memo import memo
@@ -254,6 +255,7 @@ class CompareReport:
     mismatches: int = 0
     uncovered: int = 0
     no_json: int = 0
+    live_failed: int = 0
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     examples: list[str] = field(default_factory=list)
 
@@ -280,15 +282,20 @@ def compare_caches(
         report.users += 1
         live_range: list[Interval] | None = None
         if live:
-            live_range, ms = _timed(
-                partial(
-                    live_busy,
-                    user=user,
-                    start=first,
-                    end=first + timedelta(days=days),
+            try:
+                live_range, ms = _timed(
+                    partial(
+                        live_busy,
+                        user=user,
+                        start=first,
+                        end=first + timedelta(days=days),
+                    )
                 )
-            )
-            report.latencies["live"].append(ms)
+                report.latencies["live"].append(ms)
+            except GoogleError as exc:  # that user is compared without Google, and said so
+                report.live_failed += 1
+                if len(report.examples) < 10:
+                    report.examples.append(f"user {user.pk}: live read failed: {exc}")
         for day in range(days):
             start = first + timedelta(days=day)
             end = start + timedelta(days=1)

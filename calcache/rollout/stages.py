@@ -20,6 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from waffle import switch_is_active
 from waffle.models import Switch
 
@@ -40,28 +42,44 @@ from flags.selectors import flag_audience
 
 logger = logging.getLogger("calcache.rollout")
 
-STAGE_NAMES = {1: "infrastructure", 2: "dual write", 3: "dual read", 4: "full migration"}
+# Shown on the dashboard and by ``calendar_cache_rollout status``, in the active language.
+STAGE_NAMES = {
+    1: gettext_lazy("infrastructure"),
+    2: gettext_lazy("dual write"),
+    3: gettext_lazy("dual read"),
+    4: gettext_lazy("full migration"),
+}
 NEXT_STEPS = {
     1: [
-        "Migrations applied; both flags exist and are off (stage 1).",
-        "Next: `calendar_cache_rollout set-write --team <internal team>` (stage 2).",
+        gettext_lazy("Migrations applied; both flags exist and are off (stage 1)."),
+        gettext_lazy("Next: `calendar_cache_rollout set-write --team <internal team>` (stage 2)."),
     ],
     2: [
-        "Watch sync health: `sync_calendars` summaries, failed calendars, coverage below.",
-        "Monitor data consistency: the mismatch rate of shadow comparisons should stay ~0%.",
-        "Validate performance: the SQL/JSON latency ratio (below 1 means SQL is faster).",
-        "Then widen writes to 10% (`set-write --percent 10`) and, once coverage is high, "
-        "read for the internal team (`set-read --team ...`, stage 3).",
+        gettext_lazy(
+            "Watch sync health: `sync_calendars` summaries, failed calendars, coverage below."
+        ),
+        gettext_lazy(
+            "Monitor data consistency: the mismatch rate of shadow comparisons should stay ~0%."
+        ),
+        gettext_lazy(
+            "Validate performance: the SQL/JSON latency ratio (below 1 means SQL is faster)."
+        ),
+        gettext_lazy(
+            "Then widen writes to 10% (`set-write --percent 10`) and, once coverage is high, "
+            "read for the internal team (`set-read --team ...`, stage 3)."
+        ),
     ],
     3: [
-        "Compare query performance vs the JSON cache (latency ratio) and the mismatch rate.",
-        "Test edge cases and error handling: `compare_calendar_caches --live`.",
-        "Widen reads gradually (25%); keep writes ahead of reads.",
-        "Then `set-read --everyone` (stage 4).",
+        gettext_lazy(
+            "Compare query performance vs the JSON cache (latency ratio) and the mismatch rate."
+        ),
+        gettext_lazy("Test edge cases and error handling: `compare_calendar_caches --live`."),
+        gettext_lazy("Widen reads gradually (25%); keep writes ahead of reads."),
+        gettext_lazy("Then `set-read --everyone` (stage 4)."),
     ],
     4: [
-        "Monitor for 2 weeks (CALCACHE_RETIRE_AFTER_DAYS).",
-        "Then `retire_json_cache`, and set CALCACHE_JSON_CACHE_ENABLED=False.",
+        gettext_lazy("Monitor for 2 weeks (CALCACHE_RETIRE_AFTER_DAYS)."),
+        gettext_lazy("Then `retire_json_cache`, and set CALCACHE_JSON_CACHE_ENABLED=False."),
     ],
 }
 
@@ -78,20 +96,21 @@ class FlagSummary:
     total_users: int
 
     def describe(self) -> str:
+        """Who the flag reaches, in words, e.g. ``teams core + 3 user(s) + 10%``."""
         if self.everyone is False:
-            return "off for everyone (kill switch)"
+            return _("off for everyone (kill switch)")
         if self.everyone is True:
-            return "on for everyone"
+            return _("on for everyone")
         parts = []
         if self.teams:
-            parts.append("teams " + ", ".join(self.teams))
+            parts.append(_("teams %(teams)s") % {"teams": ", ".join(self.teams)})
         if self.users:
-            parts.append(f"{self.users} user(s)")
+            parts.append(_("%(count)s user(s)") % {"count": self.users})
         if self.groups:
-            parts.append(f"{self.groups} group(s)")
+            parts.append(_("%(count)s group(s)") % {"count": self.groups})
         if self.percent:
             parts.append(f"{self.percent}%")
-        return " + ".join(parts) if parts else "nobody"
+        return " + ".join(parts) if parts else _("nobody")
 
 
 @dataclass
@@ -110,7 +129,7 @@ class RolloutStatus:
 
     @property
     def stage_name(self) -> str:
-        return STAGE_NAMES[self.stage]
+        return str(STAGE_NAMES[self.stage])
 
     @property
     def coverage(self) -> float:
@@ -212,7 +231,7 @@ def rollout_status(*, now: datetime | None = None) -> RolloutStatus:
         comparisons=comparisons,
         sql_mean_ms=_mean_ms("sql", since),
         json_mean_ms=_mean_ms("json", since),
-        next_steps=NEXT_STEPS[stage],
+        next_steps=[str(step) for step in NEXT_STEPS[stage]],
     )
 
 

@@ -273,12 +273,22 @@ def sync_calendar(
     JSON blobs. Every run ends with ``calcache.signals.calendar_synced``.
     """
     now = now or timezone.now()
-    selected = SelectedCalendar.objects.select_related("credential", "credential__user").get(
-        pk=selected.pk
-    )
-    result = _sync_calendar(selected, full=full, now=now)
+    try:
+        selected = SelectedCalendar.objects.select_related("credential", "credential__user").get(
+            pk=selected.pk
+        )
+        result = _sync_calendar(selected, full=full, now=now)
+    except (DatabaseError, InterfaceError) as exc:
+        # The caller (sync_calendars, a background job) decides what a database failure
+        # means; the receivers hear of it here, once, whoever called.
+        send_calendar_synced(selected, _database_failure_result(selected, exc))
+        setattr(exc, _SIGNALLED, True)
+        raise
     send_calendar_synced(selected, result)
     return result
+
+
+_SIGNALLED = "calcache_calendar_synced_sent"
 
 
 def send_calendar_synced(selected: SelectedCalendar, result: SyncResult) -> None:
@@ -375,7 +385,8 @@ def sync_calendars(
         except (DatabaseError, InterfaceError) as exc:
             _drop_connection()
             failure = _database_failure(selected, exc)
-            send_calendar_synced(selected, failure)
+            if not getattr(exc, _SIGNALLED, False):  # failed before sync_calendar's own send
+                send_calendar_synced(selected, failure)
             return failure
         finally:
             if workers > 1:
@@ -403,9 +414,9 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
-def _database_failure(selected: SelectedCalendar, exc: Exception) -> SyncResult:
+def _database_failure_result(selected: SelectedCalendar, exc: Exception) -> SyncResult:
     what = "database unavailable" if isinstance(exc, DATABASE_OUTAGE) else "database error"
-    result = SyncResult(
+    return SyncResult(
         selected_calendar_id=selected.pk,
         calendar_id=selected.calendar_id,
         outcome=SyncOutcome.FAILED,
@@ -414,6 +425,10 @@ def _database_failure(selected: SelectedCalendar, exc: Exception) -> SyncResult:
         error_recorded=False,
         failed_at=timezone.now(),
     )
+
+
+def _database_failure(selected: SelectedCalendar, exc: Exception) -> SyncResult:
+    result = _database_failure_result(selected, exc)
     logger.warning("Sync of %s failed: %s", selected.calendar_id, result.error)
     logger.debug("Sync of %s failed", selected.calendar_id, exc_info=exc)
     return result

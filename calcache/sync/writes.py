@@ -21,6 +21,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from calcache.extras import import_psycopg
 from calcache.models import CalendarEvent, SelectedCalendar
 from calcache.sync.mapping import MappedEvent
 
@@ -154,7 +155,7 @@ def _upsert_postgresql(
     ``selectors._PG_BUSY_SQL``). Returns how many rows were written and the longest of
     their durations.
     """
-    import psycopg
+    psycopg = import_psycopg()
 
     params = {
         "credential_id": selected.credential_id,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
@@ -71,7 +72,11 @@ def _error_page(
 
 
 def not_configured_hint(request: HttpRequest) -> str:
-    """What the site's operator sets to make connecting work (shown where it is off)."""
+    """What the site's operator sets to make connecting work (shown where it is off), for
+    staff or with DEBUG on; empty for everyone else, who should not see setting names and
+    the callback URL of a production site."""
+    if not (settings.DEBUG or getattr(request.user, "is_staff", False)):
+        return ""
     return _(
         "To the site's operator: set CALCACHE_GOOGLE_CLIENT_ID and "
         "CALCACHE_GOOGLE_CLIENT_SECRET to an OAuth client from the Google Cloud console "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from calcache import metrics as calcache_metrics
@@ -27,18 +28,25 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
     if scheme.lower() == "bearer":
         expected = conf.metrics_token
         if not expected:
-            return error("Token access to the metrics is off (CALCACHE_METRICS_TOKEN).", 403)
+            return error(
+                gettext("Token access to the metrics is off (CALCACHE_METRICS_TOKEN)."), 403
+            )
         if not hmac.compare_digest(given.strip().encode(), expected.encode()):
-            return error("Wrong metrics token.", 403)
+            return error(gettext("Wrong metrics token."), 403)
         return None
     if not request.user.is_authenticated:
         response = error(
-            "Sign in with calcache.view_dashboard, or send Authorization: Bearer <token>.", 401
+            gettext("Sign in with calcache.view_dashboard, or send Authorization: Bearer <token>."),
+            401,
         )
         response["WWW-Authenticate"] = 'Bearer realm="calcache metrics"'
         return response
     if not request.user.has_perm(DASHBOARD_PERMISSION):
-        return error(f"The metrics need the permission {DASHBOARD_PERMISSION}.", 403)
+        return error(
+            gettext("The metrics need the permission %(permission)s.")
+            % {"permission": DASHBOARD_PERMISSION},
+            403,
+        )
     return None
 
 
@@ -51,9 +59,13 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return refusal
     if not calcache_metrics.available():
         return error(
-            "Metrics need prometheus-client: "
-            f"{calcache_metrics.INSTALL_HINT}, then restart the site.",
+            gettext("Metrics need prometheus-client: %(install)s, then restart the site.")
+            % {"install": calcache_metrics.INSTALL_HINT},
             501,
+        )
+    if problem := calcache_metrics.multiprocess_dir_problem():
+        return error(
+            gettext("Metrics are off: %(problem)s (calcache.W011).") % {"problem": problem}, 503
         )
     from calcache.metrics.collectors import scrape
 

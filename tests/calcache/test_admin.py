@@ -625,3 +625,54 @@ def test_another_switch_toggled_in_the_admin_records_nothing(admin_client_: Clie
     assert admin_client_.post(url, switch_form(switch, active="on")).status_code == 302
     assert Switch.objects.get(pk=switch.pk).active
     assert rollout_events() == []
+
+
+@pytest.mark.parametrize(
+    ("model", "changelist", "delete_view"),
+    [
+        (Flag, "admin:flags_flag_changelist", "admin:flags_flag_delete"),
+        (Switch, "admin:waffle_switch_changelist", "admin:waffle_switch_delete"),
+    ],
+)
+def test_rollout_rows_cannot_be_deleted_others_can(
+    admin_client_: Client, model: Any, changelist: str, delete_view: str
+) -> None:
+    name = READ_FLAG if model is Flag else KILL_SWITCH
+    protected = model.objects.get(name=name)
+    other = model.objects.create(name="host-thing")
+    response = admin_client_.post(
+        reverse(changelist),
+        {"action": "delete_individually", "index": "0",
+         "_selected_action": [protected.pk, other.pk]},
+        follow=True,
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert f"Not deleted: {name}. Turn a rollout flag off instead." in messages_of(response)
+    assert model.objects.filter(pk=protected.pk).exists()
+    assert not model.objects.filter(pk=other.pk).exists()
+    assert admin_client_.post(reverse(delete_view, args=[protected.pk])).status_code == 403
+    assert model.objects.filter(pk=protected.pk).exists()
+    assert rollout_events() == []
+
+
+def test_the_recording_is_mixed_into_a_hosts_own_switch_admin() -> None:
+    from calcache.admin import RolloutSwitchAdmin, _record_in_the_registered_admins
+
+    ours = type(admin.site.get_model_admin(Switch))
+
+    class HostSwitchAdmin(admin.ModelAdmin):
+        list_per_page = 7
+
+    admin.site.unregister(Switch)
+    admin.site.register(Switch, HostSwitchAdmin)
+    try:
+        _record_in_the_registered_admins()
+        registered = admin.site.get_model_admin(Switch)
+        assert isinstance(registered, HostSwitchAdmin)
+        assert isinstance(registered, RolloutSwitchAdmin)
+        assert registered.list_per_page == 7
+        _record_in_the_registered_admins()  # idempotent: not mixed in twice
+        assert type(admin.site.get_model_admin(Switch)) is type(registered)
+    finally:
+        admin.site.unregister(Switch)
+        admin.site.register(Switch, ours)

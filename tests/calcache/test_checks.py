@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +17,8 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from calcache.checks import check_deploy, check_settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ids(messages: list[Any]) -> list[str]:
@@ -100,6 +107,8 @@ def test_webhook_on_loopback_may_be_plain_http() -> None:
         assert check_settings() == []
 
 
+# Django 6.1's JSONField check asks the database whether it supports JSON.
+@pytest.mark.django_db
 def test_errors_stop_management_commands() -> None:
     with (
         override_settings(CALCACHE_WEBHOOK_URL="https://example.com/hook/"),
@@ -117,9 +126,60 @@ def test_deploy_warnings() -> None:
         assert ids(check_deploy()) == ["calcache.W002"]
 
 
+# Django 6.1's JSONField check asks the database whether it supports JSON.
+@pytest.mark.django_db
 def test_checks_reject_a_celery_runner_without_broker_and_bad_numbers(settings: Any) -> None:
     settings.CELERY_BROKER_URL = ""
     settings.CALCACHE_BACKGROUND_RUNNER = "calcache.background.runners.CeleryRunner"
     settings.CALCACHE_SYNC_PAGE_SIZE = 5000
     found = {message.id for message in run_checks()}
     assert {"calcache.E010", "calcache.E011"} <= found
+
+
+NOWHERE = "postgres://calcache@127.0.0.1:9/calcache_e017"  # the discard port: nothing listens
+
+
+def e017_seen(mode: str, **env: str) -> dict[str, Any]:
+    """What ``without_psycopg.py`` saw in a process of its own."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CALCACHE_"))}
+    completed = subprocess.run(
+        [sys.executable, "-m", "tests.calcache.without_psycopg", mode],
+        cwd=ROOT,
+        env=base | {"DJANGO_SETTINGS_MODULE": "project.settings", "PYTHONPATH": str(ROOT)} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    seen: dict[str, Any] = json.loads(completed.stdout)
+    assert seen["connected"] is False  # the check looks at the driver, never at the server
+    return seen
+
+
+def test_a_postgresql_read_database_without_psycopg_is_an_error() -> None:
+    seen = e017_seen(
+        "without",
+        DATABASE_URL="sqlite://:memory:",
+        DATABASE_REPLICA_URL=NOWHERE,
+        CALCACHE_READ_DATABASE="replica",
+    )
+    [[message, hint]] = seen["errors"]
+    assert message == (
+        "The database 'replica' is PostgreSQL, which calcache uses through psycopg 3.2 or "
+        "newer, but psycopg is not installed."
+    )
+    assert hint.startswith("pip install 'calcache[postgres]' (psycopg>=3.2)")
+    assert seen["backend_loaded"] is False  # nothing imported what is not there
+
+
+def test_postgresql_on_psycopg2_is_an_error() -> None:
+    seen = e017_seen("psycopg2", DATABASE_URL=NOWHERE)
+    [[message, _hint]] = seen["errors"]  # default is also the read database: said once
+    assert message == (
+        "The database 'default' is PostgreSQL, which calcache uses through psycopg 3.2 or "
+        "newer, but Django runs it on psycopg2 2.9.10 (dt dec pq3 ext lo64)."
+    )
+
+
+def test_postgresql_on_psycopg_3_passes() -> None:
+    assert e017_seen("psycopg3", DATABASE_URL=NOWHERE)["errors"] == []

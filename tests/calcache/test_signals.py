@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
+from django.db import OperationalError
 from django.dispatch import Signal
 from waffle import switch_is_active
 
@@ -18,7 +20,7 @@ from calcache.models import Credential, RolloutEvent, SelectedCalendar
 from calcache.rollout.shadow import check_rollback
 from calcache.rollout.stages import set_flag
 from calcache.services import connect_google_account
-from calcache.sync.engine import SyncOutcome, sync_calendar
+from calcache.sync.engine import SyncOutcome, sync_calendar, sync_calendars
 from flags.models import Flag
 from flags.names import KILL_SWITCH, READ_FLAG, WRITE_FLAG
 from tests.factories import CacheComparisonFactory, TeamFactory, UserFactory
@@ -177,6 +179,29 @@ def test_a_failed_sync_is_sent_too(
     result = sync_calendar(SelectedCalendar.objects.get(), now=NOW)
     assert result.outcome == SyncOutcome.FAILED
     assert [(c["outcome"], c["result"].error) for c in calls] == [("failed", result.error)]
+
+
+def test_a_database_failure_is_sent_once_whoever_called(
+    emulator: EmulatorClient, write_flag_on: None, received: Callable[[Signal], Calls]
+) -> None:
+    connect(emulator, UserFactory())
+    emulator.add_event(EMAIL, start=NOW, end=NOW + timedelta(hours=1))
+    calls = received(signals.calendar_synced)
+    selected = SelectedCalendar.objects.get()
+    down = OperationalError("connection to server at 127.0.0.1 failed")
+    with mock.patch("calcache.sync.engine.apply_page", side_effect=down):
+        # a background job calls sync_calendar and handles the error itself
+        with pytest.raises(OperationalError):
+            sync_calendar(selected, now=NOW)
+        assert [(c["outcome"], c["result"].error) for c in calls] == [
+            ("failed", "database unavailable: OperationalError: connection to server at "
+             "127.0.0.1 failed")
+        ]  # fmt: skip
+        # sync_calendars turns it into a failed result without telling the receivers again
+        (result,) = sync_calendars([selected], now=NOW)
+    assert result.outcome == SyncOutcome.FAILED
+    assert [c["outcome"] for c in calls] == ["failed", "failed"]
+    assert calls[1]["result"].error == result.error
 
 
 def test_a_raising_receiver_does_not_break_a_sync(

@@ -9,13 +9,18 @@ import gettext
 import re
 import shutil
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.urls import reverse
+from django.utils import translation
 
-from tests.factories import UserFactory
+from calcache.rollout.stages import set_flag
+from flags.names import WRITE_FLAG
+from tests.factories import UserFactory, grant_permission
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("calcache", "flags")
@@ -68,13 +73,19 @@ def committed_po(package: str) -> Path:
     return ROOT / package / "locale" / "de" / "LC_MESSAGES" / "django.po"
 
 
-@pytest.mark.django_db
-def test_the_week_page_is_german_for_a_german_browser(client: Client) -> None:
-    client.force_login(UserFactory())
-    response = client.get("/calendar-cache/me/", HTTP_ACCEPT_LANGUAGE="de")
+def german_page(client: Client, url: str) -> str:
+    """The HTML of ``url`` for a browser asking for German (a 200, in German)."""
+    response = client.get(url, HTTP_ACCEPT_LANGUAGE="de")
     assert response.status_code == 200
     html = response.content.decode()
     assert '<html lang="de">' in html
+    return html
+
+
+@pytest.mark.django_db
+def test_the_week_page_is_german_for_a_german_browser(client: Client) -> None:
+    client.force_login(UserFactory())
+    html = german_page(client, "/calendar-cache/me/")
     assert "Noch kein Kalender verbunden" in html and ">Kalender verbinden</a>" in html
     assert ">Meine Woche</a>" in html and ">Abmelden</button>" in html
     english = client.get("/calendar-cache/me/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
@@ -94,6 +105,46 @@ def test_an_api_400_is_german_for_a_german_client(client: Client) -> None:
         "error": "'end' ist erforderlich: ein Datum mit Uhrzeit nach ISO 8601 mit "
         "Zeitzonenversatz oder Z."
     }
+
+
+@pytest.mark.django_db
+def test_a_metrics_refusal_is_german_for_a_german_client(client: Client) -> None:
+    client.force_login(UserFactory())
+    response = client.get(reverse("calcache:metrics"), HTTP_ACCEPT_LANGUAGE="de")
+    assert response.status_code == 403
+    assert response.json() == {
+        "error": "Die Metriken erfordern die Berechtigung calcache.view_dashboard."
+    }
+
+
+@pytest.mark.django_db
+def test_the_dashboard_is_german_for_a_german_browser(client: Client) -> None:
+    operator = UserFactory()
+    grant_permission(operator, "calcache.view_dashboard")
+    client.force_login(operator)
+    set_flag(name=WRITE_FLAG, everyone=True)  # stage 2; the read flag reaches nobody
+    html = german_page(client, "/calendar-cache/dashboard/")
+    assert "Stufe 2: doppeltes Schreiben" in html
+    assert "1. Infrastruktur" in html and "4. vollständige Migration" in html
+    assert "Überwachen Sie die Datenkonsistenz" in html and "für alle an" in html
+    assert ">niemand<" in html
+    for english in (
+        "dual write",
+        "infrastructure",
+        "full migration",
+        "Watch sync health",
+        "Monitor data consistency",
+        "Then widen writes to 10%",
+        "on for everyone",
+        ">nobody<",
+    ):
+        assert english not in html, english
+    # the same strings, lazy, follow the language at hand: a command's is LANGUAGE_CODE
+    out = StringIO()
+    with translation.override("en"):
+        call_command("calendar_cache_rollout", "status", stdout=out)
+    assert "Stage 2 of 4: dual write" in out.getvalue()
+    assert "Monitor data consistency" in out.getvalue() and "nobody" in out.getvalue()
 
 
 @pytest.mark.parametrize("package", PACKAGES)

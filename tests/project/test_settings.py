@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,12 +185,28 @@ def demo_settings_seen(tmp_path: Path, **env: str) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def test_a_running_demos_settings_reach_manage_py_in_a_second_shell(tmp_path: Path) -> None:
+@pytest.fixture
+def demo_process(tmp_path: Path) -> Iterator[int]:
+    """The pid of a running ``demo.py`` (a stand-in that waits for its stdin to close)."""
+    script = tmp_path / "demo.py"
+    script.write_text("import sys\nsys.stdin.read()\n")
+    process = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE)
+    try:
+        yield process.pid
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=30)
+
+
+def test_a_running_demos_settings_reach_manage_py_in_a_second_shell(
+    tmp_path: Path, demo_process: int
+) -> None:
     from calcache.emulator.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
     from project.demo import demo_settings, write_demo_env
 
     path = tmp_path / ".env.demo"
-    write_demo_env(path, demo_settings("http://127.0.0.1:8765"), pid=os.getpid())
+    write_demo_env(path, demo_settings("http://127.0.0.1:8765"), pid=demo_process)
     seen = demo_settings_seen(tmp_path, CALCACHE_DEMO_ENV_FILE=str(path))
     assert seen == {
         "api": "http://127.0.0.1:8765/calendar/v3/",
@@ -200,14 +217,18 @@ def test_a_running_demos_settings_reach_manage_py_in_a_second_shell(tmp_path: Pa
         "debug": True,
         "cache": "django.core.cache.backends.db.DatabaseCache",
     }
-    # The shell's own environment still wins over the demo's file.
+    # The demo's settings win over the shell's, as they do in the demo's own processes
+    # (project/demo.py), so the second shell uses the cache and the Google the site uses.
     seen = demo_settings_seen(
         tmp_path,
         CALCACHE_DEMO_ENV_FILE=str(path),
         CALCACHE_GOOGLE_API_URL="https://www.googleapis.com/calendar/v3/",
+        CACHE_URL="locmemcache://",
+        DEBUG="0",
     )
-    assert seen["api"] == "https://www.googleapis.com/calendar/v3/"
-    assert seen["token"] == "http://127.0.0.1:8765/token"
+    assert seen["api"] == "http://127.0.0.1:8765/calendar/v3/"
+    assert seen["cache"] == "django.core.cache.backends.db.DatabaseCache"
+    assert seen["debug"] is True
     # The processes the test suite starts never take a running demo's settings.
     seen = demo_settings_seen(
         tmp_path, CALCACHE_DEMO_ENV_FILE=str(path), PYTEST_VERSION=pytest.__version__
@@ -222,6 +243,18 @@ def test_a_stopped_demos_settings_are_ignored(tmp_path: Path) -> None:
     ended.wait()
     path = tmp_path / ".env.demo"
     write_demo_env(path, demo_settings("http://127.0.0.1:8765"), pid=ended.pid)
+    seen = demo_settings_seen(tmp_path, CALCACHE_DEMO_ENV_FILE=str(path))
+    assert seen["api"] == "https://www.googleapis.com/calendar/v3/"
+    assert seen["debug"] is False
+
+
+def test_a_file_naming_a_live_process_that_is_not_the_demo_is_ignored(tmp_path: Path) -> None:
+    from project.demo import demo_settings, live_demo_env, write_demo_env
+
+    path = tmp_path / ".env.demo"
+    # A killed demo's pid, reused by a program that is not the demo: this test's own.
+    write_demo_env(path, demo_settings("http://127.0.0.1:8765"), pid=os.getpid())
+    assert live_demo_env(path) is False
     seen = demo_settings_seen(tmp_path, CALCACHE_DEMO_ENV_FILE=str(path))
     assert seen["api"] == "https://www.googleapis.com/calendar/v3/"
     assert seen["debug"] is False

@@ -52,6 +52,8 @@ class Command(BaseCommand):
             f"{report.no_json} without a JSON blob)"
         )
         out(f"compared   {report.compared}")
+        if options["live"]:
+            out(f"live reads failed {report.live_failed} of {report.users} users")
         out(f"mismatches {report.mismatches}  ({report.mismatch_percent:.2f}%)")
         for source in ("sql", "json", "live"):
             p50, p95 = report.percentile(source, 50), report.percentile(source, 95)
@@ -65,5 +67,11 @@ class Command(BaseCommand):
         if report.mismatch_percent > threshold:
             raise CommandError(
                 f"Mismatch rate {report.mismatch_percent:.2f}% is above {threshold}%.",
+                returncode=1,
+            )
+        if report.live_failed:
+            raise CommandError(
+                f"Google could not be read for {report.live_failed} of {report.users} users: "
+                "they were compared without the live source.",
                 returncode=1,
             )

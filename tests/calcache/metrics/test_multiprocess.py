@@ -88,3 +88,25 @@ def test_a_scrape_sums_the_worker_processes(
     # from this process's database
     assert summed.value("calcache_metrics_database_up") == 1
     assert summed.value("calcache_rollout_stage") == 1
+    # the host's own metrics, in the same files, are not calcache's to expose
+    assert summed.names and all(name.startswith("calcache_") for name in summed.names)
+
+
+def test_an_unusable_multiprocess_directory_turns_metrics_off_not_the_site(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "not-made"
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": "sqlite://:memory:",
+        "PROMETHEUS_MULTIPROC_DIR": str(missing),
+    }
+    env.pop("DATABASE_REPLICA_URL", None)
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    assert "calcache.W011" in checked.stderr and "is not a directory" in checked.stderr
+    assert "Metrics are off" in checked.stderr  # the error logged at start-up

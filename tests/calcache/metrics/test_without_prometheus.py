@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.core import checks
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,6 +43,8 @@ def test_without_prometheus_client() -> None:
     assert "CALCACHE_METRICS_TOKEN set, but prometheus-client is not installed" in message
 
 
+# Django 6.1's JSONField check asks the database whether it supports JSON.
+@pytest.mark.django_db
 def test_with_prometheus_client_a_token_raises_no_warning(settings: Any) -> None:
     settings.CALCACHE_METRICS_TOKEN = "t0ken"
     assert "calcache.W010" not in {m.id for m in checks.run_checks()}

@@ -180,3 +180,22 @@ def test_compare_calendar_caches_reports_and_exits_1_on_mismatch(
         call_command("compare_calendar_caches", "--days", "5", stdout=StringIO())
     assert caught.value.returncode == 1
     assert not CacheComparison.objects.exists()  # the command writes nothing
+
+
+def test_compare_calendar_caches_says_when_google_cannot_be_read(
+    people: list[Mirror], emulator: EmulatorClient
+) -> None:
+    now = timezone.now().replace(microsecond=0)
+    for mirror in people:
+        mirror.now = now
+    emulator.set_clock(now)
+    run("calendar_cache_rollout", "set-write", "--everyone")
+    refresh_all(people)
+    emulator.fail_freebusy(people[0].email, reason="backendError")
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"Google could not be read for 1 of 4 users") as caught:
+        call_command("compare_calendar_caches", "--days", "2", "--live", stdout=out)
+    assert caught.value.returncode == 1
+    assert "live reads failed 1 of 4 users" in out.getvalue()
+    assert f"user {people[0].user.pk}: live read failed:" in out.getvalue()
+    assert "mismatches 0" in out.getvalue()  # the others were still compared

@@ -186,8 +186,18 @@ def test_google_down_during_the_exchange_is_502(
     assert not Credential.objects.exists()
 
 
-def test_connecting_needs_a_configured_client(ada: Any, client: Client, settings: Any) -> None:
+CALLBACK_URL = "http://testserver/calendar-cache/connect/google/callback/"
+
+
+@pytest.mark.parametrize("who", ["staff", "debug"])
+def test_staff_or_debug_see_how_to_configure_connecting(
+    ada: Any, client: Client, settings: Any, who: str
+) -> None:
     settings.CALCACHE_GOOGLE_CLIENT_ID = ""
+    if who == "staff":
+        client.force_login(UserFactory(is_staff=True))
+    else:
+        settings.DEBUG = True
     for url in (CONNECT, CALLBACK):
         response = client.get(url)
         assert response.status_code == 503
@@ -195,11 +205,25 @@ def test_connecting_needs_a_configured_client(ada: Any, client: Client, settings
         assert "Try again" not in response.content.decode()
         hint = response.context["hint"]
         assert "CALCACHE_GOOGLE_CLIENT_ID" in hint and "CALCACHE_GOOGLE_CLIENT_SECRET" in hint
-        assert "http://testserver/calendar-cache/connect/google/callback/" in hint
+        assert CALLBACK_URL in hint
         assert 'id="operator-hint"' in response.content.decode()
     page = client.get(CALENDARS).content.decode()
-    assert "not set up on this site" in page
+    assert "not set up on this site" in page and 'id="operator-hint"' in page
     assert "CALCACHE_GOOGLE_CLIENT_ID" in page and 'href="/calendar-cache/connect/' not in page
+
+
+def test_a_plain_user_sees_no_settings_or_callback_url(
+    ada: Any, client: Client, settings: Any
+) -> None:
+    settings.CALCACHE_GOOGLE_CLIENT_ID = ""
+    for url in (CONNECT, CALLBACK, CALENDARS):
+        response = client.get(url)
+        assert response.status_code == (200 if url == CALENDARS else 503)
+        html = response.content.decode()
+        assert "not set up" in html and "administrator" in html
+        assert 'id="operator-hint"' not in html
+        assert "CALCACHE_GOOGLE" not in html and CALLBACK_URL not in html
+    assert 'href="/calendar-cache/connect/' not in html
 
 
 def test_the_calendars_page_links_the_week(ada: Any, client: Client) -> None:

@@ -169,6 +169,7 @@ def test_me_before_any_calendar_is_connected(
     assert f'id="connect-calendar" href="{connect}"' in html
     assert "the whole week is free" not in html and 'id="week"' not in html
     assert "source" not in response.context
+    assert "CALCACHE_GOOGLE" not in html  # the operator hint is for staff, on calendars/
 
 
 def test_me_when_every_calendar_is_switched_off(ada: Mirror, client: Client) -> None:
