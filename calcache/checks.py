@@ -350,15 +350,13 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register(Tags.compatibility)
 def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``calcache.W010``: metrics are configured but prometheus-client is not installed."""
-    import os
-
     from calcache import metrics
 
     configured = [
         name
         for name, value in (
             ("CALCACHE_METRICS_TOKEN", conf.metrics_token),
-            ("PROMETHEUS_MULTIPROC_DIR", os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")),
+            (metrics.MULTIPROC_ENV, metrics.multiprocess_dir()),
         )
         if value
     ]

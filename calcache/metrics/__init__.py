@@ -26,11 +26,16 @@ def available() -> bool:
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+def multiprocess_dir() -> str:
+    """``PROMETHEUS_MULTIPROC_DIR``, read at each use; empty: one process."""
+    return os.environ.get(MULTIPROC_ENV, "")
+
+
 def multiprocess_dir_problem() -> str:
     """Why ``PROMETHEUS_MULTIPROC_DIR`` cannot be used, or empty when it is unset or a
     writable directory. prometheus-client opens its files there as the metrics are
     defined, so a bad directory would stop every process from starting."""
-    path = os.environ.get(MULTIPROC_ENV, "")
+    path = multiprocess_dir()
     if not path:
         return ""
     if not os.path.isdir(path):

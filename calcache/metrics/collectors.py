@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from calcache import signals
 from calcache.extras import MissingExtra
-from calcache.metrics import MULTIPROC_ENV
+from calcache.metrics import multiprocess_dir
 
 try:
     from prometheus_client import (
@@ -176,11 +175,6 @@ class RolloutCollector(Collector):
         )
         for name, documentation, value in figures:
             yield GaugeMetricFamily(name, documentation, value=float(value))
-
-
-def multiprocess_dir() -> str:
-    """``PROMETHEUS_MULTIPROC_DIR``, read at each scrape; empty: one process."""
-    return os.environ.get(MULTIPROC_ENV, "")
 
 
 class CalcacheFamilies(Collector):
